@@ -1,0 +1,183 @@
+"""How an app is declared: frozen specs of its connection fields, triggers and actions.
+
+The engine knows apps only through these types. An action is a plain
+`async def action(ctx: ActionContext, data: InputModel) -> ActionResult`; it classifies
+failures by raising `billsync.errors` exceptions and never retries (the engine does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+from pydantic import BaseModel
+
+from billsync.domain import IdLink, IncomingEvent, LinkKind, Side
+
+
+class Idempotency:
+    """How an action avoids creating twice (shown in the catalogue and docs)."""
+
+    MAPPING_THEN_NATURAL_KEY = "mapping, then natural key at the provider"
+    NATURAL_KEY = "natural key at the provider"
+    STATE_CHECK = "current state at the provider decides"
+    READ_ONLY = "read-only"
+
+
+@dataclass(frozen=True)
+class ConnectionField:
+    """One field of a connection form. Secret fields are encrypted at rest, never shown."""
+
+    name: str
+    label: str
+    secret: bool = False
+    required: bool = True
+    default: str | None = None
+    description: str = ""
+    choices: tuple[str, ...] = ()
+
+
+class IdLookup(Protocol):
+    """Read access to the id mapping, given to actions by the engine."""
+
+    async def find(self, kind: LinkKind, side: Side, value: str) -> str | None:
+        """Return the id on the other side of `value`, or None when unmapped."""
+        ...
+
+
+@dataclass
+class ActionContext:
+    """Everything an action may use. Built by the engine for one attempt of one step."""
+
+    client: Any  #: the app's client for this connection (see AppSpec.make_client)
+    options: Mapping[str, str]  #: the connection's non-secret options
+    ids: IdLookup
+    idempotency_key: str  #: f"{run_id}:{step_index}", stable across attempts
+    after_ambiguous_failure: bool = False  #: the previous attempt may have written
+    dry_run: bool = False  #: preview: read calls are allowed, writes must not be sent
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """An action's output plus the id mappings the engine stores with the step result."""
+
+    output: BaseModel
+    links: tuple[IdLink, ...] = ()
+
+
+ActionFn = Callable[[ActionContext, Any], Awaitable[ActionResult]]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    key: str  #: verb_object, e.g. "create_customer"
+    title: str
+    description: str  #: one line, shown by `billsync apps` and the UI
+    input_model: type[BaseModel]
+    output_model: type[BaseModel]
+    run: ActionFn
+    idempotency: str
+    writes: bool = True  #: False for read-only actions (allowed during preview)
+
+
+@dataclass(frozen=True)
+class TriggerSpec:
+    key: str  #: the upstream event name, e.g. "invoice.paid"
+    title: str
+    description: str
+    payload_model: type[BaseModel] | None = None  #: shape of IncomingEvent.payload
+    webhook: bool = True
+    polling: bool = False
+
+
+class WebhookVerifier(Protocol):
+    def __call__(self, headers: Mapping[str, str], body: bytes, secret: str) -> None:
+        """Raise errors.SignatureError unless the delivery is authentic."""
+        ...
+
+
+class WebhookParser(Protocol):
+    async def __call__(
+        self, client: Any, headers: Mapping[str, str], body: bytes
+    ) -> Sequence[IncomingEvent]:
+        """Turn one verified delivery into events (may re-fetch the entity via client)."""
+        ...
+
+
+class Poller(Protocol):
+    async def __call__(
+        self, client: Any, cursor: Mapping[str, Any] | None
+    ) -> tuple[Sequence[IncomingEvent], Mapping[str, Any]]:
+        """Return the events since `cursor` and the cursor to persist afterwards."""
+        ...
+
+
+class ClientFactory(Protocol):
+    def __call__(
+        self,
+        values: Mapping[str, str],
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> Any:
+        """Build a client from the connection's field values (secrets already decrypted)."""
+        ...
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    name: str  #: "togai", "razorpay"
+    title: str
+    description: str
+    fields: tuple[ConnectionField, ...]
+    triggers: tuple[TriggerSpec, ...]
+    actions: tuple[ActionSpec, ...]
+    make_client: ClientFactory
+    verify: Callable[[Any], Awaitable[None]]  #: raises AuthError/UnavailableError/...
+    parse_webhook: WebhookParser
+    verify_webhook: WebhookVerifier | None = None  #: None: authenticated by URL token
+    poll: Mapping[str, Poller] = field(default_factory=dict)  #: trigger key → poller
+
+    def action(self, key: str) -> ActionSpec:
+        for spec in self.actions:
+            if spec.key == key:
+                return spec
+        raise KeyError(f"{self.name} has no action {key!r}")
+
+    def trigger(self, key: str) -> TriggerSpec:
+        for spec in self.triggers:
+            if spec.key == key:
+                return spec
+        raise KeyError(f"{self.name} has no trigger {key!r}")
+
+
+class DuplicateAppError(ValueError):
+    """Two apps (or two actions/triggers of one app) share a name."""
+
+
+@dataclass(frozen=True)
+class Registry:
+    """An explicit, validated set of apps. Built once by the composition root."""
+
+    apps: tuple[AppSpec, ...]
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for app in self.apps:
+            if app.name in seen:
+                raise DuplicateAppError(f"app {app.name!r} registered twice")
+            seen.add(app.name)
+            for kind, keys in (
+                ("action", [a.key for a in app.actions]),
+                ("trigger", [t.key for t in app.triggers]),
+            ):
+                if len(keys) != len(set(keys)):
+                    raise DuplicateAppError(f"{app.name}: duplicate {kind} key in {keys}")
+
+    def app(self, name: str) -> AppSpec:
+        for app in self.apps:
+            if app.name == name:
+                return app
+        raise KeyError(f"unknown app {name!r}")
