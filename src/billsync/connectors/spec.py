@@ -80,6 +80,9 @@ class ActionSpec:
     run: ActionFn
     idempotency: str
     writes: bool = True  #: False for read-only actions (allowed during preview)
+    #: input field → JMESPath over {"event": <trigger payload>, "steps": {<step id>: output}}
+    #: used when a flow does not override the field.
+    default_input: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
