@@ -46,9 +46,17 @@ class ConfigError(SyncError):
 class FlowError(SyncError):
     """The flow definition is invalid."""
 
-    def __init__(self, message: str | None = None, *, field: str = "") -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        field: str = "",
+        problems: list[tuple[str, str]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.field = field
+        #: Every (field, message) found, so an API can answer 422 with all of them at once.
+        self.problems = problems if problems else [(field, self.message)]
 
 
 class SignatureError(SyncError):
