@@ -1,0 +1,61 @@
+"""Put a sandbox together: API routes + control routes, faults and stats around them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from billsync.sandbox.common.control import ObjectCounts, control_routes
+from billsync.sandbox.common.faults import Faults
+from billsync.sandbox.common.middleware import ErrorRenderer, SandboxMiddleware
+from billsync.sandbox.common.stats import Stats
+from billsync.sandbox.common.webhooks import WebhookDispatcher
+
+
+class SandboxApp(SandboxMiddleware):
+    """The ASGI app a sandbox's `create_app` returns; its parts stay reachable for tests."""
+
+    def __init__(
+        self,
+        api_routes: Sequence[BaseRoute],
+        *,
+        faults: Faults,
+        dispatcher: WebhookDispatcher,
+        render_error: ErrorRenderer,
+        objects: ObjectCounts,
+        reset: Callable[[], None],
+        state: Any = None,
+        exception_handlers: dict[Any, Any] | None = None,
+        control_prefix: str = "/_sandbox",
+    ) -> None:
+        stats = Stats()
+        routes = [
+            *control_routes(
+                faults=faults,
+                dispatcher=dispatcher,
+                stats=stats,
+                objects=objects,
+                reset=reset,
+                prefix=control_prefix,
+            ),
+            *api_routes,
+        ]
+        starlette = Starlette(
+            routes=routes, exception_handlers=exception_handlers, lifespan=dispatcher.lifespan
+        )
+        super().__init__(
+            starlette,
+            faults=faults,
+            stats=stats,
+            render_error=render_error,
+            control_prefix=control_prefix,
+        )
+        self.dispatcher = dispatcher
+        self.state = state
+
+    async def aclose(self) -> None:
+        """Stop webhook delivery; needed in-process, where no lifespan runs."""
+        await self.dispatcher.aclose()
