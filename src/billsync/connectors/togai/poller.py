@@ -1,0 +1,157 @@
+"""Polling forms of the Togai triggers: the safety net for lost or missing webhooks.
+
+Cursor shapes (JSON, persisted by the engine between polls; None = from the beginning,
+so the first poll reports every current account / DUE invoice / VOID invoice):
+
+- account.created:   `{"seen": [account ids]}`. Togai accounts carry no creation time, so
+  the only cursor is the set of ids already reported (bounded by the org's account quota).
+- invoice.generated: `{"due": [invoice ids]}`: the DUE invoices already reported. Ids that
+  left DUE are dropped, so the set stays as small as the DUE list.
+- invoice.voided:    `{"since": <ISO updatedAt>, "ids": [ids updated exactly then]}`: VOID
+  is terminal, so a high-water mark on updatedAt replaces an ever-growing set.
+
+Each new entity is re-fetched (GET by id) so payloads equal the webhook path's exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from billsync import errors
+from billsync.connectors.togai.client import MAX_PAGE_SIZE, TogaiClient
+from billsync.connectors.togai.models import Account, Invoice, TogaiDatetime
+from billsync.connectors.togai.triggers import (
+    INVOICE_GENERATED,
+    INVOICE_VOIDED,
+    account_event,
+    invoice_event,
+)
+from billsync.domain import IncomingEvent
+
+_DATETIME: TypeAdapter[datetime] = TypeAdapter(TogaiDatetime)
+PollResult = tuple[Sequence[IncomingEvent], Mapping[str, Any]]
+
+
+async def poll_accounts(client: TogaiClient, cursor: Mapping[str, Any] | None) -> PollResult:
+    seen = set(_strings(cursor, "seen"))
+    events: list[IncomingEvent] = []
+    async for summary in _accounts(client):
+        if summary.id in seen:
+            continue
+        try:
+            account = await client.get_account(summary.id)
+        except errors.NotFoundError:
+            continue
+        events.append(account_event(account))
+        seen.add(summary.id)
+    return events, {"seen": sorted(seen)}
+
+
+async def poll_generated_invoices(
+    client: TogaiClient, cursor: Mapping[str, Any] | None
+) -> PollResult:
+    reported = set(_strings(cursor, "due"))
+    due_now: set[str] = set()
+    events: list[IncomingEvent] = []
+    accounts: dict[str, Account] = {}
+    async for summary in _invoices(client, "DUE"):
+        due_now.add(summary.id)
+        if summary.id in reported:
+            continue
+        event = await _invoice_event(client, summary.id, INVOICE_GENERATED, accounts)
+        if event is not None:
+            events.append(event)
+    return _by_time(events), {"due": sorted(due_now)}
+
+
+async def poll_voided_invoices(client: TogaiClient, cursor: Mapping[str, Any] | None) -> PollResult:
+    since = _since(cursor)
+    at_since = set(_strings(cursor, "ids"))
+    events: list[IncomingEvent] = []
+    accounts: dict[str, Account] = {}
+    high, at_high = since, set(at_since)
+    async for summary in _invoices(client, "VOID"):
+        updated = summary.updated_at
+        if since is not None and (
+            updated is None or updated < since or (updated == since and summary.id in at_since)
+        ):
+            continue
+        event = await _invoice_event(client, summary.id, INVOICE_VOIDED, accounts)
+        if event is not None:
+            events.append(event)
+        if updated is not None:
+            if high is None or updated > high:
+                high, at_high = updated, {summary.id}
+            elif updated == high:
+                at_high.add(summary.id)
+    if high is None:
+        return events, {}
+    return _by_time(events), {"since": high.isoformat(), "ids": sorted(at_high)}
+
+
+async def _invoice_event(
+    client: TogaiClient, invoice_id: str, trigger: str, accounts: dict[str, Account]
+) -> IncomingEvent | None:
+    try:
+        invoice = await client.get_invoice(invoice_id)
+        # The list is a snapshot: skip invoices that moved on since (the other poller or
+        # a webhook reports their new state).
+        if (invoice.status == "VOID") != (trigger == INVOICE_VOIDED) or not invoice.owner_id:
+            return None
+        if invoice.owner_id not in accounts:
+            accounts[invoice.owner_id] = await client.get_account(invoice.owner_id)
+    except errors.NotFoundError:
+        return None
+    return invoice_event(trigger, invoice, accounts[invoice.owner_id])
+
+
+async def _accounts(client: TogaiClient) -> AsyncIterator[Account]:
+    token: str | None = None
+    while True:
+        page = await client.list_accounts(next_token=token)
+        for account in page.data:
+            yield account
+        if not page.next_token or not page.data:
+            return
+        token = page.next_token
+
+
+async def _invoices(client: TogaiClient, status: str) -> AsyncIterator[Invoice]:
+    token: str | None = None
+    while True:
+        if token is None:
+            page = await client.list_invoices(status=status, page_size=MAX_PAGE_SIZE)
+        else:
+            # Later pages carry their filters inside the token.
+            page = await client.list_invoices(next_token=token)
+        for invoice in page.data:
+            yield invoice
+        if not page.next_token or not page.data:
+            return
+        token = page.next_token
+
+
+def _strings(cursor: Mapping[str, Any] | None, key: str) -> list[str]:
+    values = (cursor or {}).get(key) or []
+    return [v for v in values if isinstance(v, str)] if isinstance(values, list) else []
+
+
+def _since(cursor: Mapping[str, Any] | None) -> datetime | None:
+    value = (cursor or {}).get("since")
+    if value is None:
+        return None
+    try:
+        return _DATETIME.validate_python(value)
+    except ValidationError:
+        return None
+
+
+def _by_time(events: list[IncomingEvent]) -> list[IncomingEvent]:
+    # Oldest first, so runs of one account see changes in the order they happened.
+    return sorted(
+        events, key=lambda e: (e.occurred_at.isoformat() if e.occurred_at else "~", e.external_id)
+    )
