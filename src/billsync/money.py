@@ -80,6 +80,7 @@ def to_minor(
     # Integer arithmetic on the digit tuple: Decimal multiplication would round past
     # the context precision (28 digits) instead of failing.
     coefficient = int("".join(map(str, digits)) or "0")
+    minor: int
     if shift >= 0:
         minor = coefficient * 10**shift
     else:

@@ -1,0 +1,151 @@
+"""Actions on Razorpay customers: create (idempotent on the account mapping) and update."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from billsync import errors
+from billsync.connectors.razorpay import models
+from billsync.connectors.razorpay.client import RazorpayClient
+from billsync.connectors.razorpay.reference import DRY_RUN_ID, notes
+from billsync.connectors.spec import ActionContext, ActionResult
+from billsync.domain import IdLink, LinkKind, Side
+
+#: Razorpay customer names are 3–50 characters.
+MAX_NAME = 50
+#: After an ambiguous failure without email/contact, how many newest customers to scan
+#: for our notes (Razorpay lists newest first, so a lost create is on the first page).
+RECOVERY_SCAN = 200
+
+
+class CreateCustomerInput(BaseModel):
+    togai_account_id: str
+    togai_customer_id: str | None = None
+    name: str
+    email: str | None = None
+    contact: str | None = None
+
+
+class CustomerOutput(BaseModel):
+    customer_id: str
+    name: str | None = None
+    email: str | None = None
+    contact: str | None = None
+    source: Literal["mapping", "created", "existing", "updated", "unchanged", "preview"]
+    #: dry run only: the request body that would have been sent
+    would_send: dict[str, Any] | None = None
+
+
+class UpdateCustomerInput(BaseModel):
+    customer_id: str
+    name: str | None = None
+    email: str | None = None
+    contact: str | None = None
+
+
+def _out(customer: models.Customer, source: Any) -> CustomerOutput:
+    return CustomerOutput(
+        customer_id=customer.id,
+        name=customer.name,
+        email=customer.email,
+        contact=customer.contact,
+        source=source,
+    )
+
+
+async def create_customer(ctx: ActionContext, data: CreateCustomerInput) -> ActionResult:
+    mapped = await ctx.ids.find(LinkKind.ACCOUNT_CUSTOMER, Side.TOGAI, data.togai_account_id)
+    if mapped:
+        return ActionResult(
+            CustomerOutput(
+                customer_id=mapped,
+                name=data.name,
+                email=data.email,
+                contact=data.contact,
+                source="mapping",
+            )
+        )
+    client: RazorpayClient = ctx.client
+    request = models.CustomerCreate(
+        name=data.name.strip()[:MAX_NAME],
+        email=data.email or None,
+        contact=data.contact or None,
+        # Natural idempotency: "0" returns the customer with this (email, contact).
+        fail_existing="0",
+        notes=notes(
+            togai_account_id=data.togai_account_id, togai_customer_id=data.togai_customer_id
+        ),
+    )
+    if ctx.dry_run:
+        return ActionResult(
+            CustomerOutput(
+                customer_id=DRY_RUN_ID,
+                name=request.name,
+                email=request.email,
+                contact=request.contact,
+                source="preview",
+                would_send=request.model_dump(exclude_none=True),
+            )
+        )
+    if ctx.after_ambiguous_failure and not (request.email or request.contact):
+        # Without an (email, contact) pair Razorpay cannot match an earlier create.
+        found = await _find_by_account(client, data.togai_account_id)
+        if found is not None:
+            return _linked(data, _out(found, "created"))
+    customer = await client.create_customer(request)
+    # A customer carrying another account's notes (or none) pre-existed on (email, contact).
+    ours = customer.notes.get("togai_account_id") == data.togai_account_id
+    return _linked(data, _out(customer, "created" if ours else "existing"))
+
+
+def _linked(data: CreateCustomerInput, out: CustomerOutput) -> ActionResult:
+    link = IdLink(LinkKind.ACCOUNT_CUSTOMER, data.togai_account_id, out.customer_id)
+    return ActionResult(out, links=(link,))
+
+
+async def _find_by_account(client: RazorpayClient, account_id: str) -> models.Customer | None:
+    seen = 0
+    async for customer in client.iter_customers():
+        if customer.notes.get("togai_account_id") == account_id:
+            return customer
+        seen += 1
+        if seen >= RECOVERY_SCAN:
+            break
+    return None
+
+
+async def update_customer(ctx: ActionContext, data: UpdateCustomerInput) -> ActionResult:
+    client: RazorpayClient = ctx.client
+    current = await client.fetch_customer(data.customer_id)
+    name = data.name.strip()[:MAX_NAME] if data.name else None
+    request = models.CustomerEdit(
+        name=name if name and name != current.name else None,
+        email=data.email if data.email and data.email != current.email else None,
+        contact=data.contact if data.contact and data.contact != current.contact else None,
+    )
+    changes = request.model_dump(exclude_none=True)
+    if not changes:
+        return ActionResult(_out(current, "unchanged"))
+    if ctx.dry_run:
+        preview = _out(current.model_copy(update=changes), "preview")
+        preview.would_send = changes
+        return ActionResult(preview)
+    try:
+        updated = await client.edit_customer(data.customer_id, request)
+    except errors.RejectedError as exc:
+        if exc.message.rstrip(".").endswith("Customer already exists for the merchant"):
+            raise errors.RejectedError(
+                f"razorpay update customer: another customer already has this email and "
+                f"contact ({exc.message})",
+                app=exc.app,
+                operation=exc.operation,
+                status=exc.status,
+                code=exc.code,
+                field="email",
+                reason="duplicate_customer",
+                internal_message=exc.internal_message,
+            ) from exc
+        raise
+    return ActionResult(_out(updated, "updated"))
