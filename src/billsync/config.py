@@ -1,0 +1,63 @@
+"""Settings, read from BILLSYNC_* environment variables (and .env) by the composition root.
+
+No instance exists at import time: `billsync.app` builds one, tests build their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./billsync.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="BILLSYNC_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    #: sqlite+aiosqlite:///path (embedded) or postgresql+psycopg://... (scale-out)
+    database_url: str = DEFAULT_DATABASE_URL
+    #: Fernet keys, comma-separated, newest first. Unset: a key file beside the database.
+    secret_keys: SecretStr | None = None
+    #: Where the generated key lives when secret_keys is unset (default: beside the database).
+    key_file: Path | None = None
+
+    #: Base URL the providers reach us at; webhook URLs shown to users are built from it.
+    public_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    #: Seconds between polls of each polling trigger.
+    poll_interval: float = Field(default=30.0, gt=0)
+    #: Runs executed concurrently by the embedded worker.
+    worker_slots: int = Field(default=4, ge=1)
+    lease_seconds: float = Field(default=60.0, gt=0)
+    heartbeat_seconds: float = Field(default=15.0, gt=0)
+    reconcile_seconds: float = Field(default=30.0, gt=0)
+    #: Fallback poll of the run table when no wake-up arrives.
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+    #: Grace period for in-flight runs on shutdown before their leases are released.
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+
+    #: Attempts of one step before the run is dead (transient errors) or failed.
+    retry_max_attempts: int = Field(default=10, ge=1)
+    #: Exponential backoff: base * 2**(attempt-1), capped, with full jitter.
+    retry_base_seconds: float = Field(default=2.0, gt=0)
+    retry_cap_seconds: float = Field(default=600.0, gt=0)
+    #: Attempts for unknown exceptions (our bugs) before the run is dead.
+    retry_max_bug_attempts: int = Field(default=3, ge=1)
+
+    #: HTTP timeout for calls to Togai and Razorpay, in seconds.
+    http_timeout: float = Field(default=10.0, gt=0)
+    #: Default requests/second per connection when a connection sets none.
+    default_rate_limit: float = Field(default=10.0, gt=0)
+
+    def secret_key_list(self) -> list[str]:
+        if self.secret_keys is None:
+            return []
+        return [k.strip() for k in self.secret_keys.get_secret_value().split(",") if k.strip()]

@@ -1,0 +1,103 @@
+"""The database handle: one async engine, write and read sessions, migrations.
+
+SQLite (embedded mode) gets WAL, synchronous=NORMAL, busy_timeout and foreign keys on every
+connection. pysqlite's implicit transactions are switched off (isolation_level=None) and
+billsync emits BEGIN itself: IMMEDIATE for write sessions, so read-then-write transactions
+take the write lock up front instead of failing with "database is locked" on upgrade
+(stack.md §2.3, §4.11), and DEFERRED for read sessions, which WAL never blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection as SyncConnection
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+_BEGIN_OPTION = "billsync_sqlite_begin"
+_SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=5000",
+    "PRAGMA foreign_keys=ON",
+)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def _on_sqlite_begin(conn: SyncConnection) -> None:
+    mode = conn.get_execution_options().get(_BEGIN_OPTION, "IMMEDIATE")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    """Owns the engine. `write()` and `read()` yield a session inside one transaction."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.dialect == "postgresql":
+            kwargs["pool_pre_ping"] = True
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        read_engine = self.engine
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _on_sqlite_connect)
+            event.listen(self.engine.sync_engine, "begin", _on_sqlite_begin)
+            read_engine = self.engine.execution_options(**{_BEGIN_OPTION: "DEFERRED"})
+        self._writer = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._reader = async_sessionmaker(read_engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file, or None for PostgreSQL and in-memory SQLite."""
+        if not self.is_sqlite:
+            return None
+        database = make_url(self.url).database
+        if not database or database == ":memory:":
+            return None
+        return Path(database)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session in a write transaction, committed on exit, rolled back on error."""
+        async with self._writer() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session in a read-only (on SQLite: deferred) transaction."""
+        async with self._reader() as session, session.begin():
+            yield session
+
+    async def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to `revision` with the migrations shipped in the package."""
+        from billsync.store import migrate
+
+        await migrate.upgrade(self.engine, revision)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,19 @@
+"""The few statements that differ between SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def name(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def insert(session: AsyncSession, table: Any) -> Any:
+    """An INSERT that supports ON CONFLICT on the session's backend."""
+    if name(session) == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)

@@ -1,0 +1,95 @@
+"""The inbox: events stored once per (connection, external id)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billsync.domain import IncomingEvent
+from billsync.store import dialect
+from billsync.store.models import Event, Run
+from billsync.store.status import FINAL_RUN, EventStatus
+
+
+async def insert(
+    session: AsyncSession,
+    connection_id: int,
+    incoming: IncomingEvent,
+    *,
+    now: datetime,
+    status: EventStatus = EventStatus.RECEIVED,
+) -> Event | None:
+    """Store the event; None when it is a duplicate (provider retry, webhook + poll)."""
+    stmt = (
+        dialect.insert(session, Event)
+        .values(
+            connection_id=connection_id,
+            trigger=incoming.trigger,
+            event_type=incoming.event_type,
+            external_id=incoming.external_id,
+            entity_key=incoming.entity_key,
+            payload=incoming.payload,
+            status=status.value,
+            occurred_at=incoming.occurred_at,
+            received_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["connection_id", "external_id"])
+        .returning(Event.id)
+    )
+    event_id = (await session.execute(stmt)).scalar_one_or_none()
+    if event_id is None:
+        return None
+    return await session.get(Event, event_id)
+
+
+async def get(session: AsyncSession, event_id: int) -> Event | None:
+    return await session.get(Event, event_id)
+
+
+async def by_external_id(
+    session: AsyncSession, connection_id: int, external_id: str
+) -> Event | None:
+    stmt = sa.select(Event).where(
+        Event.connection_id == connection_id, Event.external_id == external_id
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_recent(
+    session: AsyncSession,
+    *,
+    limit: int = 50,
+    before_id: int | None = None,
+    connection_id: int | None = None,
+    status: EventStatus | None = None,
+) -> Sequence[Event]:
+    stmt = sa.select(Event).order_by(Event.id.desc()).limit(limit)
+    if before_id is not None:
+        stmt = stmt.where(Event.id < before_id)
+    if connection_id is not None:
+        stmt = stmt.where(Event.connection_id == connection_id)
+    if status is not None:
+        stmt = stmt.where(Event.status == status.value)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def set_status(session: AsyncSession, event_id: int, status: EventStatus) -> None:
+    await session.execute(sa.update(Event).where(Event.id == event_id).values(status=status.value))
+
+
+async def mark_processed_if_done(session: AsyncSession, event_id: int) -> bool:
+    """Mark the event processed once every run it started is final."""
+    unfinished = (
+        sa.select(Run.id)
+        .where(Run.event_id == event_id, Run.status.not_in([s.value for s in FINAL_RUN]))
+        .exists()
+    )
+    result = await session.execute(
+        sa.update(Event)
+        .where(Event.id == event_id, Event.status == EventStatus.RECEIVED.value, ~unfinished)
+        .values(status=EventStatus.PROCESSED.value)
+    )
+    return bool(getattr(result, "rowcount", 0))

@@ -1,0 +1,226 @@
+"""The schema: one mapped class per table. Repositories are the only code that queries them.
+
+Naming follows the house rules: singular snake_case tables, `_at` timestamps, named
+constraints (the naming convention below), so migrations can refer to them on every backend.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from billsync.store.columns import IdType, JSONType, UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _id() -> Mapped[int]:
+    return mapped_column(IdType, primary_key=True, autoincrement=True)
+
+
+def _fk(target: str, *, nullable: bool = False, ondelete: str | None = None) -> Mapped[Any]:
+    return mapped_column(
+        IdType, sa.ForeignKey(target, ondelete=ondelete), nullable=nullable, index=True
+    )
+
+
+class Connection(Base):
+    """One set of credentials for one app ("App link name")."""
+
+    __tablename__ = "connection"
+    __table_args__ = (sa.UniqueConstraint("app", "name"),)
+
+    id: Mapped[int] = _id()
+    app: Mapped[str] = mapped_column(sa.String(40))
+    name: Mapped[str] = mapped_column(sa.String(120))
+    #: Fernet token of the secret field values (JSON object); see store/vault.py.
+    secrets: Mapped[str] = mapped_column(sa.Text)
+    #: Which key encrypted `secrets` and `webhook_token` (a short digest, never the key).
+    key_id: Mapped[str] = mapped_column(sa.String(32))
+    options: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    #: Fernet token of the secret part of this connection's webhook URL (Togai signs nothing).
+    webhook_token: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    #: Requests per second toward the app; None: the configured default.
+    rate_limit: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Flow(Base):
+    __tablename__ = "flow"
+
+    id: Mapped[int] = _id()
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    enabled: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    #: The version new runs use; versions are immutable once written.
+    current_version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    #: The template the flow was created from, if any.
+    template_key: Mapped[str | None] = mapped_column(sa.String(120), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FlowVersion(Base):
+    __tablename__ = "flow_version"
+    __table_args__ = (sa.UniqueConstraint("flow_id", "version"),)
+
+    id: Mapped[int] = _id()
+    flow_id: Mapped[int] = _fk("flow.id", ondelete="CASCADE")
+    version: Mapped[int] = mapped_column(sa.Integer)
+    #: FlowDefinition as JSON (engine/flow.py).
+    definition: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Event(Base):
+    """The inbox: one row per provider occurrence, deduplicated on arrival."""
+
+    __tablename__ = "event"
+    __table_args__ = (sa.UniqueConstraint("connection_id", "external_id"),)
+
+    id: Mapped[int] = _id()
+    connection_id: Mapped[int] = _fk("connection.id")
+    #: None when no catalogue trigger knows the event type (stored, then ignored).
+    trigger: Mapped[str | None] = mapped_column(sa.String(80), nullable=True)
+    event_type: Mapped[str] = mapped_column(sa.String(80))
+    external_id: Mapped[str] = mapped_column(sa.String(255))
+    entity_key: Mapped[str] = mapped_column(sa.String(255))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(sa.String(16), index=True)
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Run(Base):
+    """One execution of one flow version for one event. The run table is the queue."""
+
+    __tablename__ = "run"
+    __table_args__ = (
+        sa.UniqueConstraint("flow_id", "event_id"),
+        sa.Index("ix_run_status_next_attempt_at", "status", "next_attempt_at"),
+        sa.Index("ix_run_entity_key_status", "entity_key", "status"),
+    )
+
+    id: Mapped[int] = _id()
+    flow_id: Mapped[int] = _fk("flow.id")
+    flow_version: Mapped[int] = mapped_column(sa.Integer)
+    event_id: Mapped[int] = _fk("event.id")
+    #: Runs sharing it execute one after another, oldest first (design invariant 6).
+    entity_key: Mapped[str] = mapped_column(sa.String(255))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    #: Times an executor took the lease.
+    attempt: Mapped[int] = mapped_column(sa.Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(120), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class RunStep(Base):
+    """The latest state of one step of one run (history is in step_attempt)."""
+
+    __tablename__ = "run_step"
+    __table_args__ = (sa.UniqueConstraint("run_id", "idx"),)
+
+    id: Mapped[int] = _id()
+    run_id: Mapped[int] = _fk("run.id", ondelete="CASCADE")
+    idx: Mapped[int] = mapped_column(sa.Integer)
+    step_id: Mapped[str] = mapped_column(sa.String(80))
+    connection_id: Mapped[int | None] = mapped_column(IdType, nullable=True)
+    #: "<app>.<action key>", e.g. "razorpay.create_customer"
+    action: Mapped[str] = mapped_column(sa.String(120))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    input: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    output: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    error: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class StepAttempt(Base):
+    """One try of one step: the run history the UI shows."""
+
+    __tablename__ = "step_attempt"
+    __table_args__ = (sa.UniqueConstraint("run_id", "idx", "attempt"),)
+
+    id: Mapped[int] = _id()
+    run_id: Mapped[int] = _fk("run.id", ondelete="CASCADE")
+    idx: Mapped[int] = mapped_column(sa.Integer)
+    attempt: Mapped[int] = mapped_column(sa.Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    outcome: Mapped[str] = mapped_column(sa.String(16))
+    error_class: Mapped[str | None] = mapped_column(sa.String(80), nullable=True)
+    message: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    #: The call may have reached the provider: the next attempt checks the natural key first.
+    ambiguous: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+
+
+class IdMapping(Base):
+    """A Togai id ↔ Razorpay id link; unique on each side within its kind."""
+
+    __tablename__ = "id_mapping"
+    __table_args__ = (
+        sa.UniqueConstraint("kind", "togai_id"),
+        sa.UniqueConstraint("kind", "razorpay_id"),
+    )
+
+    id: Mapped[int] = _id()
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    togai_id: Mapped[str] = mapped_column(sa.String(255))
+    razorpay_id: Mapped[str] = mapped_column(sa.String(255))
+    run_id: Mapped[int | None] = _fk("run.id", nullable=True, ondelete="SET NULL")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PollCursor(Base):
+    __tablename__ = "poll_cursor"
+    __table_args__ = (sa.UniqueConstraint("connection_id", "trigger"),)
+
+    id: Mapped[int] = _id()
+    connection_id: Mapped[int] = _fk("connection.id", ondelete="CASCADE")
+    trigger: Mapped[str] = mapped_column(sa.String(80))
+    cursor: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = _id()
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    #: "cli", "api:<token name>", "web", "system"
+    actor: Mapped[str] = mapped_column(sa.String(120))
+    #: verb.noun, e.g. "flow.enable", "run.replay", "vault.rotate"
+    action: Mapped[str] = mapped_column(sa.String(80))
+    target: Mapped[str] = mapped_column(sa.String(255))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = _id()
+    name: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    #: sha256 hex of the token; the token itself is shown once and never stored.
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,0 +1,56 @@
+"""API tokens: only a SHA-256 digest is stored; the token is shown once at creation."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billsync.store.models import ApiToken
+
+TOKEN_PREFIX = "bst_"
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create(session: AsyncSession, name: str, *, now: datetime) -> tuple[ApiToken, str]:
+    """A new token row and the plaintext token (return it to the user, never store it)."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(name=name, token_hash=digest(token), created_at=now)
+    session.add(row)
+    await session.flush()
+    return row, token
+
+
+async def authenticate(session: AsyncSession, token: str, *, now: datetime) -> ApiToken | None:
+    """The live token row matching `token` (and mark it used), or None."""
+    wanted = digest(token)
+    row = (
+        await session.execute(sa.select(ApiToken).where(ApiToken.token_hash == wanted))
+    ).scalar_one_or_none()
+    # The lookup is by digest; compare again in constant time for good measure.
+    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, wanted):
+        return None
+    row.last_used_at = now
+    await session.flush()
+    return row
+
+
+async def revoke(session: AsyncSession, name: str, *, now: datetime) -> bool:
+    result = await session.execute(
+        sa.update(ApiToken)
+        .where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def list_all(session: AsyncSession) -> Sequence[ApiToken]:
+    return (await session.execute(sa.select(ApiToken).order_by(ApiToken.id))).scalars().all()
