@@ -308,12 +308,12 @@ def connector_test_class(harness: AppHarness) -> type:
 
         # Errors, through the sandbox's faults
 
-        async def _fail(self, env: SuiteEnv, fault: Fault, timeout: float = 10.0) -> Any:
+        async def _fail(self, env: SuiteEnv, fault: Fault, client_timeout: float = 10.0) -> Any:
             case = harness.case(harness.fault_case)
             spec = harness.app.action(case.action)
             ids = DictIds()
             data = await case.build(env.client(), ids)
-            faulty = env.client(timeout=timeout)
+            faulty = env.client(timeout=client_timeout)
             await harness.set_fault(env.raw, fault)
             try:
                 with pytest.raises(errors.ConnectorError) as info:
@@ -336,7 +336,7 @@ def connector_test_class(harness: AppHarness) -> type:
             assert await case.count(env.raw) == 0
 
         async def test_timeout_is_ambiguous(self, env: SuiteEnv) -> None:
-            error, *_ = await self._fail(env, Fault.TIMEOUT, timeout=SHORT_TIMEOUT)
+            error, *_ = await self._fail(env, Fault.TIMEOUT, client_timeout=SHORT_TIMEOUT)
             assert isinstance(error, errors.UnavailableError)
             assert error.ambiguous
 
