@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Reversible
 from typing import Any
 
 from billsync.sandbox.razorpay import fields
@@ -24,7 +24,7 @@ def query(params: Mapping[str, str], filters: Iterable[str] = ()) -> dict[str, s
 
 
 def page(
-    items: Iterable[Entity],
+    items: Reversible[Entity],
     params: Mapping[str, str],
     match: Callable[[Entity], bool] | None = None,
 ) -> dict[str, Any]:
@@ -41,7 +41,7 @@ def page(
     if skip < 0:
         raise RazorpayError("The skip must be at least 0.", field="skip")
     selected: list[Entity] = []
-    for item in reversed(list(items)):
+    for item in reversed(items):
         created = item["created_at"]
         if start is not None and created < start:
             continue

@@ -116,7 +116,7 @@ def list_all(state: State, params: Mapping[str, str]) -> dict[str, Any]:
     reference = params.get("reference_id")
     payment_id = params.get("payment_id")
     found = []
-    for link in reversed(list(state.payment_links.values())):
+    for link in reversed(state.payment_links.values()):
         if reference is not None and link["reference_id"] != reference:
             continue
         if payment_id is not None and not any(
