@@ -52,6 +52,7 @@ class SandboxApp(SandboxMiddleware):
             stats=stats,
             render_error=render_error,
             control_prefix=control_prefix,
+            routes=starlette.routes,
         )
         self.dispatcher = dispatcher
         self.state = state

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from billsync.sandbox.common.faults import Faults
@@ -57,8 +58,10 @@ class SandboxMiddleware:
         stats: Stats,
         render_error: ErrorRenderer,
         control_prefix: str = "/_sandbox",
+        routes: Sequence[BaseRoute] = (),
     ) -> None:
         self.app = app
+        self.routes = routes
         self.faults = faults
         self.stats = stats
         self.render_error = render_error
@@ -148,9 +151,16 @@ class SandboxMiddleware:
         raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
 
     def _record(self, scope: Scope, status: int | str) -> None:
-        route = scope.get("route")
+        route = scope.get("route") or self._match(scope)
         template = getattr(route, "path", None) or "(unmatched)"
         self.stats.record(scope["method"], template, status)
+
+    def _match(self, scope: Scope) -> BaseRoute | None:
+        """The route a faulted request would have reached (the app never routed it)."""
+        for route in self.routes:
+            if route.matches(scope)[0] is Match.FULL:
+                return route
+        return None
 
 
 async def _send_json(

@@ -17,6 +17,10 @@ class Collection:
         self._order: dict[str, int] = {}
         self._next = 0
 
+    def clear(self) -> None:
+        self.items.clear()
+        self._order.clear()
+
     def __contains__(self, key: str) -> bool:
         return key in self.items
 
@@ -53,9 +57,6 @@ class Collection:
 
 class TogaiStore:
     def __init__(self) -> None:
-        self.clear()
-
-    def clear(self) -> None:
         self.customers = Collection()
         self.accounts = Collection()
         self.settings = Collection()  # keyed by the full setting id
@@ -66,6 +67,22 @@ class TogaiStore:
         self.invoice_lines: dict[str, list[Record]] = {}
         self.idempotency_keys: dict[str, str] = {}
         self.payment_references: set[tuple[str, str]] = set()
+        self.invoice_sequence = 0
+
+    def clear(self) -> None:
+        """Empty everything in place (routes hold references to the collections)."""
+        for collection in (
+            self.customers,
+            self.accounts,
+            self.settings,
+            self.invoices,
+            self.payments,
+        ):
+            collection.clear()
+        self.settings_by_entity.clear()
+        self.invoice_lines.clear()
+        self.idempotency_keys.clear()
+        self.payment_references.clear()
         self.invoice_sequence = 0
 
     def counts(self) -> dict[str, int]:
