@@ -79,6 +79,7 @@ def test_edit(client: razorpay.Client) -> None:
     assert (edited["notes"], edited["reference_id"]) == ({"k": "v"}, "new-ref")
     # The old reference is free again.
     client.payment_link.create(LINK)
+    assert client.payment_link.notifyBy(link["id"], "sms") == {"success": True}
 
 
 def test_pay_creates_order_and_captured_payment(sandbox: Sandbox, client: razorpay.Client) -> None:

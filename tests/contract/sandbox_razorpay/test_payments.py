@@ -68,6 +68,7 @@ def test_refund_partly_then_fully(sandbox: Sandbox, client: razorpay.Client) -> 
     listed = client.payment.fetch_multiple_refund(payment_id)
     assert [r["id"] for r in listed["items"]] == [rest["id"], refund["id"]]
     assert client.payment.fetch_refund_id(payment_id, refund["id"]) == refund
+    assert [r["id"] for r in client.refund.all({"count": 1})["items"]] == [rest["id"]]
 
 
 def test_refund_idempotency_header(sandbox: Sandbox, client: razorpay.Client) -> None:
