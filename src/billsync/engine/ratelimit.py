@@ -1,0 +1,151 @@
+"""Client-side rate limits: one token bucket per connection, shared by every flow using it.
+
+`await bucket.acquire()` before each call to the app. After a 429, `bucket.penalize()`
+empties the bucket, blocks until the server's Retry-After has passed and halves the rate;
+each quiet `cooldown` period then doubles it back, until the configured rate is reached.
+Time comes from injectable `clock`/`sleep`, so tests run on a fake clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+#: Togai's documented default limit (requests per second per API key).
+TOGAI_DEFAULT_RATE_PER_S = 10.0
+#: 0 means "do not limit" (Razorpay documents no fixed per-key rate).
+UNLIMITED = 0.0
+#: Seconds without a 429 before the rate doubles back towards the configured one.
+DEFAULT_COOLDOWN_S = 30.0
+#: The rate never drops below configured / 2**MAX_PENALTY_LEVEL.
+MAX_PENALTY_LEVEL = 4
+_EPSILON = 1e-9
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class TokenBucket:
+    """`rate` tokens per second, at most `burst` saved up; rate 0 is unlimited."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int | None = None,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        cooldown: float = DEFAULT_COOLDOWN_S,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self.cooldown = cooldown
+        self._rate, self._burst = _limits(rate, burst)
+        self._tokens = float(self._burst)
+        self._updated = clock()
+        self._blocked_until = 0.0
+        self._penalty_level = 0
+        self._penalized_at = 0.0
+        # FIFO: asyncio.Lock wakes waiters in order, so no caller starves.
+        self._lock = asyncio.Lock()
+
+    def configure(self, rate: float, burst: int | None = None) -> None:
+        """Change the limits (a connection was edited) without losing the current state."""
+        self._rate, self._burst = _limits(rate, burst)
+        self._tokens = min(self._tokens, float(self._burst))
+
+    @property
+    def configured_rate(self) -> float:
+        return self._rate
+
+    @property
+    def burst(self) -> int:
+        return self._burst
+
+    def current_rate(self) -> float:
+        """The rate in force now, after any 429 penalty (0 = unlimited)."""
+        return self._rate / (2.0 ** self._level(self._clock()))
+
+    async def acquire(self) -> None:
+        """Wait until a call may be made, then take one token."""
+        async with self._lock:
+            while True:
+                now = self._clock()
+                self._refill(now)
+                if self._blocked_until - now > _EPSILON:
+                    await self._sleep(self._blocked_until - now)
+                    continue
+                rate = self._rate / (2.0 ** self._level(now))
+                if rate == 0:
+                    return
+                # Tolerance: elapsed-time arithmetic on floats can leave 0.9999999999 tokens,
+                # and a wait of 1e-12 s may not move the clock at all.
+                if self._tokens >= 1 - _EPSILON:
+                    self._tokens = max(self._tokens - 1, 0.0)
+                    return
+                await self._sleep((1 - self._tokens) / rate)
+
+    def penalize(self, retry_after: float | None = None) -> None:
+        """Slow down after the app answered 429 (honouring its Retry-After, if any)."""
+        now = self._clock()
+        self._refill(now)
+        self._penalty_level = min(self._level(now) + 1, MAX_PENALTY_LEVEL)
+        self._penalized_at = now
+        self._tokens = min(self._tokens, 0.0)
+        if retry_after is not None and retry_after > 0:
+            self._blocked_until = max(self._blocked_until, now + retry_after)
+
+    def _level(self, now: float) -> int:
+        if self._penalty_level == 0 or self.cooldown <= 0:
+            return 0
+        recovered = int((now - self._penalized_at) // self.cooldown)
+        return max(0, self._penalty_level - recovered)
+
+    def _refill(self, now: float) -> None:
+        # No tokens accrue while blocked by Retry-After: otherwise a full burst would
+        # hit the app the moment the block ends.
+        elapsed = max(0.0, now - max(self._updated, self._blocked_until))
+        self._updated = now
+        rate = self._rate / (2.0 ** self._level(now))
+        if rate == 0:
+            self._tokens = float(self._burst)
+            return
+        self._tokens = min(float(self._burst), self._tokens + elapsed * rate)
+
+
+def _limits(rate: float, burst: int | None) -> tuple[float, int]:
+    if rate < 0:
+        raise ValueError("rate must not be negative")
+    chosen = burst if burst is not None else max(1, math.ceil(rate))
+    if chosen < 1:
+        raise ValueError("burst must be at least 1")
+    return float(rate), chosen
+
+
+@dataclass
+class RateLimiters:
+    """The buckets of one process, by connection id."""
+
+    clock: Clock = time.monotonic
+    sleep: Sleep = asyncio.sleep
+    cooldown: float = DEFAULT_COOLDOWN_S
+    _buckets: dict[str, TokenBucket] = field(default_factory=dict)
+
+    def get(self, connection_id: str, rate_per_s: float, burst: int | None = None) -> TokenBucket:
+        """The connection's bucket, created on first use and reconfigured when limits change."""
+        bucket = self._buckets.get(connection_id)
+        if bucket is None:
+            bucket = TokenBucket(
+                rate_per_s, burst, clock=self.clock, sleep=self.sleep, cooldown=self.cooldown
+            )
+            self._buckets[connection_id] = bucket
+        elif bucket.configured_rate != rate_per_s or (burst is not None and bucket.burst != burst):
+            bucket.configure(rate_per_s, burst)
+        return bucket
+
+    def forget(self, connection_id: str) -> None:
+        """Drop a deleted connection's bucket."""
+        self._buckets.pop(connection_id, None)
