@@ -104,11 +104,17 @@ def _apply(state: State, invoice: Entity, data: Mapping[str, Any]) -> None:
         invoice["line_items"] = line_item.merge(
             state, invoice["line_items"], data["line_items"], invoice["currency"]
         )
+    if any(item["currency"] != invoice["currency"] for item in invoice["line_items"]):
+        raise RazorpayError(
+            "Currency of all items should be the same as of the invoice.", field="currency"
+        )
     if "receipt" in data:
         receipt = fields.text(data, "receipt", max_len=40, min_len=1)
         if receipt is not None and state.config.unique_invoice_receipt:
-            clash = [i for i in state.invoices.values() if i["receipt"] == receipt]
-            if clash and clash[0]["id"] != invoice["id"]:
+            if any(
+                i["receipt"] == receipt and i["id"] != invoice["id"]
+                for i in state.invoices.values()
+            ):
                 raise RazorpayError("The receipt has already been taken.", field="receipt")
         invoice["receipt"] = invoice["invoice_number"] = receipt
     for key in ("description", "terms", "comment"):
