@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from billsync.sandbox.razorpay import (
     customer,
+    expiry,
     fields,
     invoice,
     order,
@@ -30,6 +31,7 @@ def routes(state: State) -> list[Route]:
     def route(path: str, method: str, handler: Handler) -> Route:
         async def endpoint(request: Request) -> Response:
             guard.check(request.headers.get("authorization"))
+            expiry.sweep(state)
             return JSONResponse(await handler(request))
 
         endpoint.__name__ = handler.__name__

@@ -33,6 +33,10 @@ class RazorpaySandboxConfig:
     # UNCONFIRMED: which customer fields PUT /v1/customers/:id accepts (Node typings: the
     # first three only; the PHP docs add notes).
     customer_edit_fields: tuple[str, ...] = ("name", "email", "contact", "gstin", "notes")
+    # Razorpay expires invoices and links by itself "a few minutes" after expire_by (the
+    # delay is UNCONFIRMED); the sandbox applies due expiries at the next request.
+    auto_expire: bool = True
+    expiry_delay_s: int = 0
     webhook_timeout_s: float = 5.0
     # UNCONFIRMED: Razorpay retries "with exponential backoff" for 24 h, schedule unpublished;
     # the sandbox doubles from webhook_retry_base_s up to webhook_retry_max_s.

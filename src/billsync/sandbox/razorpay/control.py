@@ -10,25 +10,29 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from billsync.sandbox.razorpay import checkout, fields, invoice, payment_link
+from billsync.sandbox.razorpay import checkout, expiry, fields, invoice, payment_link
 from billsync.sandbox.razorpay.state import State
 
 
 def routes(state: State, prefix: str = "/_sandbox") -> list[Route]:
     async def pay_invoice(request: Request) -> JSONResponse:
+        expiry.sweep(state)
         body = await fields.json_body(request)
         paid, inv = checkout.pay_invoice(state, request.path_params["id"], body)
         return JSONResponse({"payment_id": paid["id"], "invoice": inv})
 
     async def expire_invoice(request: Request) -> JSONResponse:
+        expiry.sweep(state)
         return JSONResponse(invoice.expire(state, request.path_params["id"]))
 
     async def pay_link(request: Request) -> JSONResponse:
+        expiry.sweep(state)
         body = await fields.json_body(request)
         paid, link = checkout.pay_link(state, request.path_params["id"], body)
         return JSONResponse({"payment_id": paid["id"], "payment_link": link})
 
     async def expire_link(request: Request) -> JSONResponse:
+        expiry.sweep(state)
         return JSONResponse(payment_link.expire(state, request.path_params["id"]))
 
     return [

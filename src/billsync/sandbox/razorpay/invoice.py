@@ -156,6 +156,7 @@ def _issue(state: State, invoice: Entity) -> None:
         sms_status="pending" if notify.get("sms_notify", True) else None,
         email_status="pending" if notify.get("email_notify", True) else None,
     )
+    state.schedule_expiry("invoice", invoice)
 
 
 def create(state: State, data: Mapping[str, Any]) -> Entity:
@@ -222,6 +223,8 @@ def update(state: State, raw_id: str, data: Mapping[str, Any]) -> Entity:
     draft = dict(invoice)
     _apply(state, draft, data)
     invoice.update(draft)
+    if "expire_by" in data and invoice["status"] in ("issued", "partially_paid"):
+        state.schedule_expiry("invoice", invoice)
     return invoice
 
 

@@ -98,6 +98,7 @@ def create(state: State, data: Mapping[str, Any]) -> Entity:
         "updated_at": now,
     }
     state.payment_links[link["id"]] = link
+    state.schedule_expiry("payment_link", link)
     if link["reference_id"]:
         state.link_by_reference[link["reference_id"]] = link["id"]
     return link
@@ -149,6 +150,8 @@ def edit(state: State, raw_id: str, data: Mapping[str, Any]) -> Entity:
         if changes["reference_id"]:
             state.link_by_reference[changes["reference_id"]] = link["id"]
     link.update(changes, updated_at=state.now())
+    if "expire_by" in changes:
+        state.schedule_expiry("payment_link", link)
     return link
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +49,13 @@ class State:
         self.refund_by_key: dict[str, tuple[Entity, str]] = {}
         # Not part of the invoice entity: Razorpay shows only the resulting sms/email_status.
         self.invoice_notify: dict[str, dict[str, bool]] = {}
+        # Heap of (expire_by, kind, id); see expiry.py.
+        self.expiries: list[tuple[int, str, str]] = []
+
+    def schedule_expiry(self, kind: str, entity: Entity) -> None:
+        """Expire `entity` at its expire_by (expiry.sweep); a later change re-schedules it."""
+        if self.config.auto_expire and entity["expire_by"]:
+            heapq.heappush(self.expiries, (entity["expire_by"], kind, entity["id"]))
 
     def now(self) -> int:
         return int(self.config.clock())
