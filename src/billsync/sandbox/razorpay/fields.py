@@ -105,3 +105,13 @@ def future_timestamp(data: Mapping[str, Any], key: str, now: int, message: str) 
     if value is not None and value < now + 15 * 60:
         raise RazorpayError(message, field=key)
     return value
+
+
+def currency(data: Mapping[str, Any], default: str, international: bool) -> str:
+    """An ISO code; other than INR only when the account has international payments."""
+    code = text(data, "currency") or default
+    if len(code) != 3 or not code.isalpha() or not code.isupper():
+        raise RazorpayError("The selected currency is invalid.", field="currency")
+    if code != "INR" and not international:
+        raise RazorpayError("the merchant doesn't have international activated.", field="currency")
+    return code

@@ -30,15 +30,6 @@ def min_amount_message(state: State, currency: str) -> str:
     return f"The amount must be at least {currency} {state.config.min_amount / 100:.2f}"
 
 
-def _currency(state: State, data: Mapping[str, Any], default: str) -> str:
-    currency = fields.text(data, "currency") or default
-    if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
-        raise RazorpayError("The selected currency is invalid.", field="currency")
-    if currency != "INR" and not state.config.international:
-        raise RazorpayError("the merchant doesn't have international activated.", field="currency")
-    return currency
-
-
 def _address(state: State, value: Any, kind: str) -> Entity | None:
     if value is None:
         return None
@@ -96,7 +87,7 @@ def _apply(state: State, invoice: Entity, data: Mapping[str, Any]) -> None:
     """Writes the fields of `data` (already checked against the state's allowed set)."""
     now = state.now()
     if "currency" in data:
-        invoice["currency"] = _currency(state, data, invoice["currency"])
+        invoice["currency"] = fields.currency(data, invoice["currency"], state.config.international)
         invoice["currency_symbol"] = "₹" if invoice["currency"] == "INR" else invoice["currency"]
     if "type" in data and data["type"] != "invoice":
         raise RazorpayError("The selected type is invalid.", field="type")
@@ -169,7 +160,7 @@ def create(state: State, data: Mapping[str, Any]) -> Entity:
     if draft in ("0", 0) and data.get("customer_id") is None and data.get("customer") is None:
         raise RazorpayError("customer is required.", field="customer")
     now = state.now()
-    currency = _currency(state, data, "INR")
+    currency = fields.currency(data, "INR", state.config.international)
     invoice: Entity = {
         "id": state.new_id("inv"), "entity": "invoice", "type": "invoice", "receipt": None,
         "invoice_number": None, "customer_id": None, "customer_details": None,

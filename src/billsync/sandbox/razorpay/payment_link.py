@@ -41,7 +41,7 @@ def create(state: State, data: Mapping[str, Any]) -> Entity:
     amount = fields.integer(data, "amount")
     if amount is None:
         raise RazorpayError("The amount field is required.", field="amount")
-    currency = fields.text(data, "currency") or "INR"
+    currency = fields.currency(data, "INR", state.config.international)
     if amount < state.config.min_amount:
         raise RazorpayError(
             f"The amount must be at least {currency} {state.config.min_amount / 100:.2f}",
