@@ -37,6 +37,7 @@ SOURCE_APP: Mapping[Direction, str] = {
 #: Scope keys an expression may read: filters see only the event.
 FILTER_ROOTS = frozenset({"event"})
 STEP_ROOTS = frozenset({"event", "steps"})
+_JSON_WORDS = frozenset({"null", "true", "false"})
 
 
 class TriggerRef(BaseModel):
@@ -253,6 +254,10 @@ def _check_expression(
         return
     refs = expression.references(text)
     for root in sorted(refs.roots - allowed_roots):
+        if root in _JSON_WORDS:
+            # A common slip: bare null/true/false is a field name in JMESPath.
+            problems.append((path, f"{root!r} is read as a field: write `{root}` for the literal"))
+            continue
         allowed = " or ".join(f"{r}." for r in sorted(allowed_roots))
         problems.append((path, f"{root!r} is not in scope: start the path with {allowed}"))
     if "steps" not in allowed_roots:

@@ -171,6 +171,17 @@ def test_scope_analysis_ignores_fields_inside_projections_and_literals() -> None
     flow.validate_flow(flow.parse_flow(_flow(steps=steps)), REGISTRY, fake_apps.CONNECTIONS)
 
 
+def test_bare_null_is_flagged_as_a_field_not_a_literal() -> None:
+    data = _flow(trigger={"connection_id": "tg", "trigger": "account.created", "filter": "null"})
+    defn = flow.parse_flow({**data, "steps": [_step(when="event.account.id != null")]})
+    with pytest.raises(errors.FlowError) as caught:
+        flow.validate_flow(defn, REGISTRY, fake_apps.CONNECTIONS)
+    assert caught.value.problems == [
+        ("trigger.filter", "'null' is read as a field: write `null` for the literal"),
+        ("steps[0].when", "'null' is read as a field: write `null` for the literal"),
+    ]
+
+
 def test_duplicate_step_ids() -> None:
     steps = [_step(), _step()]
     assert _problems(_flow(steps=steps)) == ["steps[1].id"]
