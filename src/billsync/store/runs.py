@@ -99,6 +99,31 @@ async def for_event(session: AsyncSession, event_id: int) -> Sequence[Run]:
     return (await session.execute(stmt)).scalars().all()
 
 
+def _claimable(now: datetime) -> sa.Select[tuple[int]]:
+    """The oldest due run whose entity has no older unfinished run (per-entity FIFO)."""
+    older = aliased(Run)
+    oldest_unfinished = (
+        sa.select(sa.func.min(older.id))
+        .where(older.entity_key == Run.entity_key, older.status.in_(_values(UNFINISHED_RUN)))
+        .scalar_subquery()
+    )
+    return (
+        sa.select(Run.id)
+        .where(
+            Run.status.in_(_values(CLAIMABLE_RUN)),
+            sa.or_(Run.next_attempt_at.is_(None), Run.next_attempt_at <= now),
+            Run.id == oldest_unfinished,
+        )
+        .order_by(Run.id)
+        .limit(1)
+    )
+
+
+async def next_claimable(session: AsyncSession, *, now: datetime) -> int | None:
+    """The run a claim would take now, without taking it."""
+    return (await session.execute(_claimable(now))).scalar_one_or_none()
+
+
 async def claim_next(
     session: AsyncSession, *, owner: str, now: datetime, lease_seconds: float
 ) -> int | None:
@@ -109,22 +134,7 @@ async def claim_next(
     concurrent claimer's snapshot still counts the row as unfinished, so the next run of the
     same entity is never a candidate while this one is queued or running.
     """
-    older = aliased(Run)
-    oldest_unfinished = (
-        sa.select(sa.func.min(older.id))
-        .where(older.entity_key == Run.entity_key, older.status.in_(_values(UNFINISHED_RUN)))
-        .scalar_subquery()
-    )
-    candidate = (
-        sa.select(Run.id)
-        .where(
-            Run.status.in_(_values(CLAIMABLE_RUN)),
-            sa.or_(Run.next_attempt_at.is_(None), Run.next_attempt_at <= now),
-            Run.id == oldest_unfinished,
-        )
-        .order_by(Run.id)
-        .limit(1)
-    )
+    candidate = _claimable(now)
     if dialect.name(session) == "postgresql":
         candidate = candidate.with_for_update(skip_locked=True)
     run_id = (await session.execute(candidate)).scalar_one_or_none()

@@ -1,0 +1,74 @@
+"""App clients per connection, built once from decrypted values and reused.
+
+A client is rebuilt when its connection changes (edited credentials, rotated keys), and the
+old one closed. `transport_for` is the seam tests use to route a connection's traffic to an
+in-process sandbox (None = the real network).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from billsync.connectors import spec
+from billsync.store import connections
+from billsync.store.models import Connection
+from billsync.store.vault import Vault
+
+TransportFor = Callable[[Connection], httpx.AsyncBaseTransport | None]
+
+
+def real_network(_connection: Connection) -> httpx.AsyncBaseTransport | None:
+    return None
+
+
+async def close_client(client: Any) -> None:
+    aclose = getattr(client, "aclose", None)
+    if callable(aclose):
+        await aclose()
+
+
+class ClientCache:
+    def __init__(
+        self,
+        registry: spec.Registry,
+        vault: Vault,
+        *,
+        transport_for: TransportFor = real_network,
+        timeout: float = 10.0,
+    ) -> None:
+        self._registry = registry
+        self._vault = vault
+        self._transport_for = transport_for
+        self._timeout = timeout
+        self._clients: dict[int, tuple[datetime, str, Any]] = {}
+
+    async def get(self, connection: Connection) -> Any:
+        cached = self._clients.get(connection.id)
+        if cached is not None:
+            updated_at, key_id, client = cached
+            if updated_at == connection.updated_at and key_id == connection.key_id:
+                return client
+            await close_client(client)
+        app = self._registry.app(connection.app)
+        client = app.make_client(
+            connections.values(self._vault, connection),
+            transport=self._transport_for(connection),
+            timeout=self._timeout,
+        )
+        self._clients[connection.id] = (connection.updated_at, connection.key_id, client)
+        return client
+
+    async def forget(self, connection_id: int) -> None:
+        cached = self._clients.pop(connection_id, None)
+        if cached is not None:
+            await close_client(cached[2])
+
+    async def aclose(self) -> None:
+        clients = list(self._clients.values())
+        self._clients.clear()
+        for _, _, client in clients:
+            await close_client(client)

@@ -1,0 +1,202 @@
+"""The embedded worker: claims due runs from the run table and executes them in N slots.
+
+Claiming (store.runs.claim_next) picks the oldest due run whose entity has no older
+unfinished run, so runs of one Togai account execute in order while different accounts run
+in parallel (invariant 6). The worker wakes on the dispatcher's notify() and polls every
+`poll_seconds` as a fallback. A reconciler at start and every `reconcile_seconds` returns
+runs whose lease expired (a crashed process) to the queue. Leases are renewed by the
+runner's heartbeat while a run executes. `stop()` lets in-flight runs finish within a grace
+period, then cancels them and releases their leases so another worker can take them at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from billsync.clock import Clock, SystemClock
+from billsync.engine.dispatch import EmbeddedDispatcher
+from billsync.engine.runner import Runner
+from billsync.store import runs
+from billsync.store.database import Database
+
+log = structlog.get_logger(__name__)
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        runner: Runner,
+        dispatcher: EmbeddedDispatcher,
+        *,
+        clock: Clock | None = None,
+        slots: int = 4,
+        lease_seconds: float = 60.0,
+        reconcile_seconds: float = 30.0,
+        poll_seconds: float = 1.0,
+        shutdown_grace_seconds: float = 10.0,
+    ) -> None:
+        if slots < 1:
+            raise ValueError("a worker needs at least one slot")
+        self._db = db
+        self._runner = runner
+        self._dispatcher = dispatcher
+        self._clock = clock or SystemClock()
+        self._slots = slots
+        self._lease_seconds = lease_seconds
+        self._reconcile_seconds = reconcile_seconds
+        self._poll_seconds = poll_seconds
+        self._grace = shutdown_grace_seconds
+        self.owner = runner.owner
+        self._wakeup: asyncio.Event | None = None
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._loops: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self.executed = 0  #: runs handed to the runner since start
+
+    @property
+    def in_flight(self) -> frozenset[int]:
+        return frozenset(self._in_flight)
+
+    @property
+    def running(self) -> bool:
+        return bool(self._loops) and not self._stopping
+
+    async def start(self) -> None:
+        if self._loops:
+            raise RuntimeError("worker already started")
+        self._stopping = False
+        self._wakeup = self._dispatcher.subscribe()
+        await self.reconcile()
+        self._loops = [
+            asyncio.create_task(self._claim_loop(self._wakeup), name="billsync-worker-claim"),
+            asyncio.create_task(self._reconcile_loop(), name="billsync-worker-reconcile"),
+        ]
+        log.info("worker started", owner=self.owner, slots=self._slots)
+
+    async def stop(self, grace_seconds: float | None = None) -> None:
+        """Stop claiming; let in-flight runs finish, then cancel and release the rest."""
+        if not self._loops:
+            return
+        self._stopping = True
+        self._wake()
+        for task in self._loops:
+            task.cancel()
+        for task in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._loops = []
+        grace = self._grace if grace_seconds is None else grace_seconds
+        pending = list(self._in_flight.values())
+        if pending:
+            await asyncio.wait(pending, timeout=grace)
+        leftovers = dict(self._in_flight)
+        for task in leftovers.values():
+            task.cancel()
+        for task in leftovers.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if leftovers:
+            async with self._db.write() as session:
+                released = await runs.release(
+                    session, list(leftovers), owner=self.owner, now=self._clock.now()
+                )
+            log.info("released unfinished runs", count=released, run_ids=sorted(leftovers))
+        if self._wakeup is not None:
+            self._dispatcher.unsubscribe(self._wakeup)
+            self._wakeup = None
+        log.info("worker stopped", owner=self.owner)
+
+    async def __aenter__(self) -> Worker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def reconcile(self) -> list[int]:
+        """Queue again the runs whose lease expired; their ids."""
+        async with self._db.write() as session:
+            requeued = await runs.reconcile_expired(session, now=self._clock.now())
+        if requeued:
+            log.warning("requeued runs with expired leases", run_ids=requeued)
+            self._wake()
+        return requeued
+
+    async def run_until_idle(self) -> None:
+        """Wait until no run can be claimed and none is in flight (wrap in asyncio.timeout).
+
+        Runs waiting for a retry that is not due, or behind an older run of their entity
+        that is waiting, do not count."""
+        while True:
+            if not self._in_flight:
+                async with self._db.read() as session:
+                    claimable = await runs.next_claimable(session, now=self._clock.now())
+                if claimable is None and not self._in_flight:
+                    return
+                self._wake()
+            await asyncio.sleep(0.01)
+
+    def _wake(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    async def _claim_loop(self, wakeup: asyncio.Event) -> None:
+        while not self._stopping:
+            # Clear before claiming: a notify() arriving during the claim sets it again.
+            wakeup.clear()
+            claimed = False
+            while len(self._in_flight) < self._slots and not self._stopping:
+                try:
+                    run_id = await self._claim()
+                except Exception:
+                    log.exception("claiming a run failed; retrying after the poll interval")
+                    break
+                if run_id is None:
+                    break
+                claimed = True
+                self._spawn(run_id)
+            if claimed and len(self._in_flight) < self._slots:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wakeup.wait(), timeout=self._poll_seconds)
+
+    async def _claim(self) -> int | None:
+        async with self._db.write() as session:
+            return await runs.claim_next(
+                session,
+                owner=self.owner,
+                now=self._clock.now(),
+                lease_seconds=self._lease_seconds,
+            )
+
+    def _spawn(self, run_id: int) -> None:
+        task = asyncio.create_task(self._execute(run_id), name=f"billsync-run-{run_id}")
+        self._in_flight[run_id] = task
+
+        def _done(_task: asyncio.Task[None]) -> None:
+            self._in_flight.pop(run_id, None)
+            self._wake()  # a slot is free again
+
+        task.add_done_callback(_done)
+
+    async def _execute(self, run_id: int) -> None:
+        self.executed += 1
+        try:
+            await self._runner.execute(run_id, owner=self.owner)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The run keeps its lease until it expires; the reconciler then queues it again.
+            log.exception("run execution crashed", run_id=run_id)
+
+    async def _reconcile_loop(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(self._reconcile_seconds)
+            try:
+                await self.reconcile()
+            except Exception:
+                log.exception("reconciling expired leases failed")

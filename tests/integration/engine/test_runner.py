@@ -1,0 +1,252 @@
+"""Runner semantics: step results, retries, failures, replay, mappings, the lease CAS."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from billsync import errors
+from billsync.domain import IdLink, LinkKind, Side
+from billsync.engine import mapping
+from billsync.store import events, mappings, runs
+from billsync.store.status import AttemptOutcome, EventStatus, RunStatus, StepStatus
+from tests.integration.engine.harness import Harness
+
+
+async def test_success_stores_output_mapping_and_attempt_in_one_go(h: Harness) -> None:
+    flow_id = await h.flow(h.step("customer", input={"link_to": "'cus_9'"}))
+    run_id = await h.queue(flow_id, payload={"key": "acc_9"})
+
+    assert await h.runner().execute(run_id) is RunStatus.SUCCEEDED
+
+    (step,) = (await h.steps(run_id)).values()
+    assert step.status == StepStatus.SUCCEEDED and step.action == "dst.echo"
+    assert step.input == {"key": "acc_9", "value": None, "link_to": "cus_9"}
+    assert step.output == {"key": "acc_9", "value": None, "call": 1}
+    (attempt,) = await h.attempts(run_id)
+    assert attempt.outcome == AttemptOutcome.SUCCEEDED and attempt.finished_at is not None
+    assert [c.idempotency_key for c in h.script.calls] == [f"{run_id}:0"]
+    async with h.db.read() as session:
+        assert await mappings.find(session, LinkKind.ACCOUNT_CUSTOMER, Side.TOGAI, "acc_9") == (
+            "cus_9"
+        )
+        (row,) = await mappings.list_recent(session)
+        assert row.run_id == run_id
+        run = await runs.get(session, run_id)
+        assert run is not None
+        event = await events.get(session, run.event_id)
+        assert event is not None and event.status == EventStatus.PROCESSED
+    run = await h.run(run_id)
+    assert run.lease_owner is None and run.finished_at is not None
+
+
+async def test_later_steps_read_earlier_outputs(h: Harness) -> None:
+    flow_id = await h.flow(
+        h.step("first", input={"value": "'v1'"}),
+        h.step("second", action="second", input={"key": "'k2'", "value": "steps.first.value"}),
+    )
+    run_id = await h.queue(flow_id)
+    assert await h.runner().execute(run_id) is RunStatus.SUCCEEDED
+    assert (await h.steps(run_id))[1].output == {"key": "k2", "value": "v1", "call": 1}
+
+
+async def test_retry_with_backoff_then_success(h: Harness) -> None:
+    flow_id = await h.flow()
+    run_id = await h.queue(flow_id, payload={"key": "k"})
+    h.script.plan["k"] = [
+        errors.UnavailableError("503", app="dst"),
+        errors.RateLimitedError("429", retry_after=4.0, app="dst"),
+        None,
+    ]
+    runner = h.runner()
+
+    assert await runner.execute(run_id) is RunStatus.RETRY_WAIT
+    run = await h.run(run_id)
+    assert run.next_attempt_at is not None and run.next_attempt_at >= h.clock.now()
+    assert run.last_error is not None and "UnavailableError" in run.last_error
+    # Not due yet: nobody may execute it.
+    if run.next_attempt_at > h.clock.now():
+        assert await runner.execute(run_id) is None
+
+    h.clock.set(run.next_attempt_at)
+    assert await runner.execute(run_id) is RunStatus.RETRY_WAIT
+    run = await h.run(run_id)
+    assert run.next_attempt_at is not None
+    # Retry-After is a floor for the delay.
+    assert run.next_attempt_at - h.clock.now() >= timedelta(seconds=4)
+
+    h.clock.set(run.next_attempt_at)
+    assert await runner.execute(run_id) is RunStatus.SUCCEEDED
+    assert h.script.count("k") == 3
+    outcomes = [a.outcome for a in await h.attempts(run_id)]
+    assert outcomes == ["retry", "retry", "succeeded"]
+    assert (await h.run(run_id)).attempt == 3
+
+
+async def test_ambiguous_failure_is_passed_to_the_next_attempt(h: Harness) -> None:
+    flow_id = await h.flow()
+    run_id = await h.queue(flow_id, payload={"key": "k"})
+    h.script.plan["k"] = [errors.UnavailableError("timeout", ambiguous=True, app="dst"), None]
+    runner = h.runner()
+    assert await runner.execute(run_id) is RunStatus.RETRY_WAIT
+    h.clock.advance(60)
+    assert await runner.execute(run_id) is RunStatus.SUCCEEDED
+    assert [c.after_ambiguous_failure for c in h.script.calls] == [False, True]
+    assert [a.ambiguous for a in await h.attempts(run_id)] == [True, False]
+
+
+async def test_permanent_failure_fails_the_run_at_once(h: Harness) -> None:
+    flow_id = await h.flow()
+    run_id = await h.queue(flow_id, payload={"key": "k"})
+    h.script.plan["k"] = [errors.RejectedError("bad email", app="dst", field="email")]
+    assert await h.runner().execute(run_id) is RunStatus.FAILED
+    assert h.script.count() == 1
+    step = (await h.steps(run_id))[0]
+    assert step.status == StepStatus.FAILED and step.error is not None and "bad email" in step.error
+    (attempt,) = await h.attempts(run_id)
+    assert attempt.outcome == AttemptOutcome.FAILED and attempt.error_class == "RejectedError"
+
+
+async def test_exhausted_retries_make_the_run_dead(h: Harness) -> None:
+    flow_id = await h.flow()
+    run_id = await h.queue(flow_id, payload={"key": "k"})
+    h.script.plan["k"] = [errors.UnavailableError("503", app="dst")] * 3
+    runner = h.runner()
+    statuses = []
+    for _ in range(3):
+        statuses.append(await runner.execute(run_id))
+        h.clock.advance(60)
+    assert statuses == [RunStatus.RETRY_WAIT, RunStatus.RETRY_WAIT, RunStatus.DEAD]
+    assert h.script.count("k") == 3
+    assert await runner.execute(run_id) is None  # dead runs are not executed again
+    assert (await h.steps(run_id))[0].status == StepStatus.DEAD
+
+
+async def test_unexpected_exception_is_retried_as_a_system_error(h: Harness) -> None:
+    flow_id = await h.flow()
+    run_id = await h.queue(flow_id, payload={"key": "k"})
+    h.script.plan["k"] = [KeyError("our bug"), None]
+    runner = h.runner()
+    assert await runner.execute(run_id) is RunStatus.RETRY_WAIT
+    run = await h.run(run_id)
+    assert run.last_error is not None and "our bug" not in run.last_error
+    h.clock.advance(60)
+    assert await runner.execute(run_id) is RunStatus.SUCCEEDED
+
+
+async def test_replay_resumes_after_the_succeeded_step(h: Harness) -> None:
+    flow_id = await h.flow(
+        h.step("first", input={"key": "'a'"}),
+        h.step("second", action="second", input={"key": "'b'", "value": "steps.first.key"}),
+    )
+    run_id = await h.queue(flow_id)
+    h.script.plan["b"] = [errors.RejectedError("refused", app="dst")]
+    runner = h.runner()
+    assert await runner.execute(run_id) is RunStatus.FAILED
+    assert (h.script.count("a"), h.script.count("b")) == (1, 1)
+
+    async with h.db.write() as session:
+        assert await runs.replay(session, run_id, now=h.clock.now())
+    assert await runner.execute(run_id) is RunStatus.SUCCEEDED
+    # The succeeded step was not executed again; its stored output fed the second step.
+    assert (h.script.count("a"), h.script.count("b")) == (1, 2)
+    assert (await h.steps(run_id))[1].output == {"key": "b", "value": "a", "call": 2}
+
+
+async def test_when_false_and_skip_event_skip_the_step_only(h: Harness) -> None:
+    flow_id = await h.flow(
+        h.step("never", when="event.flag", input={"key": "'never'"}),
+        h.step("skips", input={"key": "'skips'"}),
+        h.step("last", action="second", input={"key": "'last'"}),
+    )
+    run_id = await h.queue(flow_id, payload={"flag": False})
+    h.script.plan["skips"] = [errors.SkipEventError("not for us", app="dst")]
+    assert await h.runner().execute(run_id) is RunStatus.SUCCEEDED
+    rows = await h.steps(run_id)
+    assert [rows[i].status for i in range(3)] == ["skipped", "skipped", "succeeded"]
+    assert h.script.count("never") == 0 and h.script.count("last") == 1
+
+
+async def test_bad_input_fails_permanently_without_calling(h: Harness) -> None:
+    flow_id = await h.flow(h.step("one", input={"key": "event.missing"}))
+    run_id = await h.queue(flow_id, payload={})
+    assert await h.runner().execute(run_id) is RunStatus.FAILED
+    assert h.script.count() == 0
+    (attempt,) = await h.attempts(run_id)
+    assert attempt.error_class == "RejectedError"
+
+
+async def test_conflicting_mapping_fails_the_step(h: Harness) -> None:
+    async with h.db.write() as session:
+        await mapping.write_links(
+            session,
+            [IdLink(LinkKind.ACCOUNT_CUSTOMER, "acc_1", "cus_OLD")],
+            run_id=None,
+            now=h.clock.now(),
+        )
+    flow_id = await h.flow(h.step("customer", input={"link_to": "'cus_NEW'"}))
+    run_id = await h.queue(flow_id, payload={"key": "acc_1"})
+    assert await h.runner().execute(run_id) is RunStatus.FAILED
+    step = (await h.steps(run_id))[0]
+    assert step.status == StepStatus.FAILED
+    assert step.error is not None and "already mapped" in step.error
+    (attempt,) = await h.attempts(run_id)
+    assert attempt.error_class == "MappingError"
+    async with h.db.read() as session:
+        assert await mappings.find(session, LinkKind.ACCOUNT_CUSTOMER, Side.TOGAI, "acc_1") == (
+            "cus_OLD"
+        )
+
+
+async def test_write_links_is_idempotent_and_rejects_conflicts(h: Harness) -> None:
+    link = IdLink(LinkKind.INVOICE_INVOICE, "inv_1", "rzinv_1")
+    async with h.db.write() as session:
+        await mapping.write_links(session, [link], run_id=None, now=h.clock.now())
+        await mapping.write_links(session, [link], run_id=None, now=h.clock.now())
+    for conflicting in (
+        IdLink(LinkKind.INVOICE_INVOICE, "inv_1", "rzinv_2"),
+        IdLink(LinkKind.INVOICE_INVOICE, "inv_2", "rzinv_1"),
+    ):
+        with pytest.raises(errors.MappingError):
+            async with h.db.write() as session:
+                await mapping.write_links(session, [conflicting], run_id=None, now=h.clock.now())
+    async with h.db.read() as session:
+        assert len(await mappings.list_recent(session)) == 1
+
+
+async def test_two_executors_one_run_only_one_executes(h: Harness) -> None:
+    flow_id = await h.flow()
+    run_id = await h.queue(flow_id, payload={"key": "k"})
+    h.script.gates["k"] = asyncio.Event()
+    first, second = h.runner(owner="one"), h.runner(owner="two")
+
+    task = asyncio.create_task(first.execute(run_id))
+    await asyncio.wait_for(h.script.started_event("k").wait(), timeout=10)
+    assert await second.execute(run_id) is None
+    h.script.gates["k"].set()
+    assert await asyncio.wait_for(task, timeout=10) is RunStatus.SUCCEEDED
+    assert h.script.count("k") == 1
+    assert await second.execute(run_id) is None
+
+
+async def test_interrupted_attempt_is_treated_as_ambiguous(h: Harness) -> None:
+    """An executor died mid-call: its attempt stays 'running' and its lease expires."""
+    flow_id = await h.flow()
+    run_id = await h.queue(flow_id, payload={"key": "k"})
+    h.script.gates["k"] = asyncio.Event()
+    crashed = h.runner(owner="crashed", lease_seconds=30)
+    task = asyncio.create_task(crashed.execute(run_id))
+    await asyncio.wait_for(h.script.started_event("k").wait(), timeout=10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    h.script.gates.pop("k").set()
+
+    survivor = h.runner(owner="survivor")
+    assert await survivor.execute(run_id) is None  # the lease has not expired yet
+    h.clock.advance(31)
+    assert await survivor.execute(run_id) is RunStatus.SUCCEEDED
+    assert [c.after_ambiguous_failure for c in h.script.calls] == [False, True]
+    assert [a.outcome for a in await h.attempts(run_id)] == ["interrupted", "succeeded"]

@@ -1,0 +1,120 @@
+"""The embedded worker: per-entity order, parallelism, wake-ups, reconciler, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+
+from billsync import errors
+from billsync.store import runs
+from billsync.store.status import RunStatus
+from tests.integration.engine.harness import Harness
+
+WAIT = 15.0  # generous upper bound for CI on two shared cores; never a timing assertion
+
+
+async def test_runs_of_one_entity_in_order_others_in_parallel(h: Harness) -> None:
+    flow_id = await h.flow()
+    a1 = await h.queue(flow_id, entity="acct-A", payload={"key": "a1"})
+    a2 = await h.queue(flow_id, entity="acct-A", payload={"key": "a2"})
+    b1 = await h.queue(flow_id, entity="acct-B", payload={"key": "b1"})
+    # a1 cannot finish until b1 has started: only parallel execution gets past this.
+    h.script.gates["a1"] = h.script.started_event("b1")
+
+    async with h.worker(slots=4, poll_seconds=0.05) as worker:
+        async with asyncio.timeout(WAIT):
+            await worker.run_until_idle()
+
+    assert [await h.status(r) for r in (a1, a2, b1)] == [RunStatus.SUCCEEDED] * 3
+    order = h.script.order
+    assert order.index("end:a1") < order.index("start:a2")
+    assert order.index("start:b1") < order.index("end:a1")
+
+
+async def test_a_waiting_retry_holds_back_later_runs_of_its_entity(h: Harness) -> None:
+    flow_id = await h.flow()
+    a1 = await h.queue(flow_id, entity="A", payload={"key": "a1"})
+    a2 = await h.queue(flow_id, entity="A", payload={"key": "a2"})
+    h.script.plan["a1"] = [errors.DependencyNotReadyError("account not synced", app="dst")]
+    async with h.worker(poll_seconds=0.05) as worker:
+        async with asyncio.timeout(WAIT):
+            await worker.run_until_idle()
+        assert (await h.status(a1), await h.status(a2)) == (RunStatus.RETRY_WAIT, RunStatus.QUEUED)
+        h.clock.advance(600)
+        async with asyncio.timeout(WAIT):
+            await worker.run_until_idle()
+    assert (await h.status(a1), await h.status(a2)) == (RunStatus.SUCCEEDED, RunStatus.SUCCEEDED)
+    assert h.script.order.index("end:a1", 2) < h.script.order.index("start:a2")
+
+
+async def test_notify_wakes_the_worker_without_waiting_for_the_poll(h: Harness) -> None:
+    flow_id = await h.flow()
+    # The fallback poll is far longer than the test bound: only notify() can wake it.
+    async with h.worker(poll_seconds=3600, reconcile_seconds=3600) as worker:
+        await asyncio.sleep(0)
+        run_id = await h.queue(flow_id, payload={"key": "k"})  # calls dispatcher.notify()
+        async with asyncio.timeout(WAIT):
+            await h.script.started_event("k").wait()
+            await worker.run_until_idle()
+        assert await h.status(run_id) is RunStatus.SUCCEEDED
+        assert worker.executed == 1
+    assert h.dispatcher.woken == 1
+
+
+async def test_reconciler_requeues_a_dead_workers_run(h: Harness) -> None:
+    flow_id = await h.flow()
+    run_id = await h.queue(flow_id, payload={"key": "k"})
+    async with h.db.write() as session:
+        assert (
+            await runs.claim_next(
+                session, owner="crashed-host:1", now=h.clock.now(), lease_seconds=60
+            )
+            == run_id
+        )
+    h.clock.advance(61)
+    async with h.worker(poll_seconds=0.05) as worker:
+        async with asyncio.timeout(WAIT):
+            await worker.run_until_idle()
+    run = await h.run(run_id)
+    assert run.status == RunStatus.SUCCEEDED and run.attempt == 2
+    assert h.script.count("k") == 1
+
+
+async def test_graceful_stop_releases_unfinished_runs(h: Harness) -> None:
+    flow_id = await h.flow()
+    run_id = await h.queue(flow_id, payload={"key": "k"})
+    h.script.gates["k"] = asyncio.Event()  # never set: the call hangs
+    worker = h.worker(poll_seconds=0.05)
+    await worker.start()
+    async with asyncio.timeout(WAIT):
+        await h.script.started_event("k").wait()
+    assert worker.in_flight == {run_id}
+    await worker.stop(grace_seconds=0.01)
+
+    run = await h.run(run_id)
+    assert run.status == RunStatus.QUEUED and run.lease_owner is None
+    # The interrupted call may have reached the app: the next attempt must know.
+    h.script.gates.pop("k").set()
+    assert await h.runner().execute(run_id) is RunStatus.SUCCEEDED
+    assert [c.after_ambiguous_failure for c in h.script.calls] == [False, True]
+
+
+async def test_slots_bound_concurrency(h: Harness) -> None:
+    flow_id = await h.flow()
+    gate = asyncio.Event()
+    ids = []
+    for n in range(4):
+        ids.append(await h.queue(flow_id, entity=f"E{n}", payload={"key": f"k{n}"}))
+        h.script.gates[f"k{n}"] = gate
+    worker = h.worker(slots=2, poll_seconds=0.05)
+    await worker.start()
+    try:
+        async with asyncio.timeout(WAIT):
+            await h.script.wait_calls(2)
+        await asyncio.sleep(0.1)  # give a (wrong) third claim the chance to happen
+        assert len(h.script.calls) == 2 and len(worker.in_flight) == 2
+        gate.set()
+        async with asyncio.timeout(WAIT):
+            await worker.run_until_idle()
+    finally:
+        await worker.stop()
+    assert [await h.status(r) for r in ids] == [RunStatus.SUCCEEDED] * 4
