@@ -99,7 +99,7 @@ async def for_event(session: AsyncSession, event_id: int) -> Sequence[Run]:
     return (await session.execute(stmt)).scalars().all()
 
 
-def _claimable(now: datetime) -> sa.Select[tuple[int]]:
+def _claimable(now: datetime) -> sa.Select[int]:
     """The oldest due run whose entity has no older unfinished run (per-entity FIFO)."""
     older = aliased(Run)
     oldest_unfinished = (
