@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from billsync import errors
 from billsync.engine import expression, inputs
@@ -175,3 +177,24 @@ def test_input_expressions_merge() -> None:
         "account_id": "event.account.id",
         "value": "'x'",
     }
+
+
+_MONEY = st.decimals(
+    min_value=Decimal("-1000000000"),
+    max_value=Decimal("1000000000"),
+    places=2,
+    allow_nan=False,
+    allow_infinity=False,
+)
+
+
+@given(_MONEY)
+def test_json_money_values_come_back_exact(amount: Decimal) -> None:
+    scope = json.loads(f'{{"event": {{"amount": {amount:f}}}}}')
+    assert expression.evaluate("event.amount", scope) == amount
+
+
+@given(st.lists(_MONEY, max_size=10))
+def test_sum_of_json_money_is_exact(amounts: list[Decimal]) -> None:
+    scope = json.loads('{"a": [' + ", ".join(f"{a:f}" for a in amounts) + "]}")
+    assert expression.evaluate("sum(a)", scope) == sum(amounts, Decimal(0))

@@ -11,7 +11,7 @@ import pytest
 from billsync import errors
 from billsync.connectors import razorpay, spec, togai
 from billsync.domain import Direction
-from billsync.engine import flow, inputs, templates
+from billsync.engine import expression, flow, inputs, templates
 from tests.unit.engine import fake_apps
 
 BIND = {"togai": "tg", "razorpay": "rp"}
@@ -169,3 +169,17 @@ def test_unknown_template() -> None:
     with pytest.raises(errors.FlowError) as caught:
         templates.instantiate("nope", BIND)
     assert caught.value.field == "template"
+
+
+@pytest.mark.parametrize(
+    "action",
+    [a for app in real_registry().apps for a in app.actions],
+    ids=lambda a: a.key,
+)
+def test_real_default_inputs_are_valid_expressions_over_the_event(action: spec.ActionSpec) -> None:
+    """A connector's defaults must name real input fields and read only the trigger event."""
+    fields = action.input_model.model_fields
+    for name, text in action.default_input.items():
+        assert name in fields, f"{action.key}: default for unknown input {name!r}"
+        assert expression.syntax_error(text) is None, f"{action.key}.{name}: {text!r}"
+        assert expression.references(text).roots <= {"event"}, f"{action.key}.{name}: {text!r}"
