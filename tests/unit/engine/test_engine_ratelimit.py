@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from billsync.engine import ratelimit
 from billsync.engine.ratelimit import RateLimiters, TokenBucket
@@ -137,3 +139,26 @@ def test_invalid_limits() -> None:
         TokenBucket(-1)
     with pytest.raises(ValueError):
         TokenBucket(5, 0)
+
+
+@given(
+    rate=st.integers(min_value=1, max_value=50),
+    burst=st.integers(min_value=1, max_value=20),
+    gaps=st.lists(st.floats(min_value=0.0, max_value=2.0), min_size=1, max_size=60),
+)
+def test_no_window_exceeds_burst_plus_rate(rate: int, burst: int, gaps: list[float]) -> None:
+    clock = FakeClock()
+    bucket = _bucket(clock, rate=rate, burst=burst)
+
+    async def run() -> list[float]:
+        times = []
+        for gap in gaps:
+            clock.now += gap
+            await bucket.acquire()
+            times.append(clock.now)
+        return times
+
+    times = asyncio.run(run())
+    for i, start in enumerate(times):
+        for j in range(i, len(times)):
+            assert j - i + 1 <= burst + rate * (times[j] - start) + 1e-6
