@@ -60,8 +60,10 @@ def classify_status(status: int, overlay: ErrorMap | None = None) -> type[errors
     return errors.RejectedError
 
 
+# The optional scheme word keeps "Authorization: Bearer <token>" from scrubbing only "Bearer".
 _SECRETISH = re.compile(
-    r"(?i)(authorization|bearer|basic|secret|token|password|key_secret)([\"'=:\s]+)([^\s\"',&}]+)"
+    r"(?i)(authorization|bearer|basic|secret|token|password|key_secret)"
+    r"([\"'=:\s]+(?:(?:bearer|basic)\s+)?)([^\s\"',&}]+)"
 )
 
 
