@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from billsync.cli import sandbox
+from billsync.cli import apps, sandbox
 
 app = typer.Typer(
     name="billsync",
@@ -13,6 +13,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(sandbox.app, name="sandbox")
+app.command("apps")(apps.apps)
 
 
 def main() -> None:
