@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from billsync.cli import apps, sandbox
+from billsync.cli import apps, demo, sandbox, serve
 
 app = typer.Typer(
     name="billsync",
@@ -13,6 +13,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(sandbox.app, name="sandbox")
+app.command("serve")(serve.serve)
+app.command("demo")(demo.demo)
 app.command("apps")(apps.apps)
 
 

@@ -1,0 +1,68 @@
+"""`create_api(app)`: the FastAPI application of one billsync process.
+
+The lifespan starts the App (migrations, worker, poller) and stops it on shutdown. Routers
+are listed explicitly: `ROUTERS` holds the factories every process serves, and callers can
+pass more (`extra_routers`) without touching this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+import billsync
+from billsync.api import webhooks
+from billsync.app import App
+
+RouterFactory = Callable[[App], APIRouter]
+
+
+def health_router(app: App) -> APIRouter:
+    routes = APIRouter(tags=["health"])
+
+    @routes.get("/healthz")
+    async def healthz() -> JSONResponse:
+        """Liveness, and whether the worker and poller loops run."""
+        body = {
+            "status": "ok",
+            "version": billsync.__version__,
+            "worker": app.worker.running,
+            "poller": app.poller.running,
+        }
+        return JSONResponse(body)
+
+    @routes.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return routes
+
+
+#: What every billsync process serves; later faces append their factories here.
+ROUTERS: tuple[RouterFactory, ...] = (health_router, webhooks.router)
+
+
+def create_api(
+    app: App,
+    *,
+    extra_routers: Sequence[RouterFactory] = (),
+    start_worker: bool = True,
+    start_poller: bool = True,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_api: FastAPI) -> AsyncIterator[None]:
+        await app.start(worker=start_worker, poller=start_poller)
+        try:
+            yield
+        finally:
+            await app.stop()
+
+    api = FastAPI(title="billsync", version=billsync.__version__, lifespan=lifespan)
+    api.state.billsync = app
+    for factory in (*ROUTERS, *extra_routers):
+        api.include_router(factory(app))
+    return api

@@ -1,0 +1,95 @@
+"""Webhook routes: the raw body goes to intake, which answers only after the commit.
+
+    POST /webhooks/razorpay/{connection_id}            X-Razorpay-Signature, webhook secret
+    POST /webhooks/togai/{connection_id}/{token}       the connection's secret URL token
+
+401 wrong or missing signature/token (nothing stored), 404 unknown connection, 413 body
+over 1 MiB, 400 not JSON, 503 the entity could not be re-fetched (the provider retries;
+the poller is the safety net), 200 stored or duplicate (unknown event types are stored as
+ignored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from billsync import errors
+from billsync.app import App
+from billsync.engine import intake
+
+log = structlog.get_logger(__name__)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def _receive(
+    app: App, request: Request, app_name: str, connection_id: int, token: str | None
+) -> JSONResponse:
+    try:
+        body = await _read_body(request, intake.MAX_BODY_BYTES)
+    except _TooLarge:
+        intake.WEBHOOKS.labels(app_name, "rejected").inc()
+        return _error(413, "webhook body is larger than 1 MiB")
+    headers: Mapping[str, str] = dict(request.headers)
+    try:
+        result = await app.intake.receive_webhook(
+            app_name, connection_id, headers, body, token=token
+        )
+    except errors.SignatureError as exc:
+        log.warning("webhook refused", app=app_name, connection_id=connection_id, reason=str(exc))
+        return _error(401, "invalid webhook signature or token")
+    except intake.UnknownConnectionError:
+        return _error(404, f"no {app_name} connection {connection_id}")
+    except intake.PayloadTooLargeError:
+        return _error(413, "webhook body is larger than 1 MiB")
+    except intake.MalformedWebhookError as exc:
+        return _error(400, exc.message)
+    except errors.ConnectorError as exc:
+        log.warning(
+            "webhook entity could not be fetched; asking the provider to retry",
+            app=app_name,
+            connection_id=connection_id,
+            error=exc.message,
+        )
+        return _error(503, "temporarily unable to process the webhook; retry later")
+    return JSONResponse(
+        {"stored": result.stored, "duplicates": result.duplicates, "runs": len(result.run_ids)}
+    )
+
+
+def router(app: App) -> APIRouter:
+    routes = APIRouter(tags=["webhooks"])
+
+    @routes.post("/webhooks/razorpay/{connection_id}")
+    async def razorpay_webhook(connection_id: int, request: Request) -> JSONResponse:
+        return await _receive(app, request, "razorpay", connection_id, None)
+
+    @routes.post("/webhooks/togai/{connection_id}/{token}")
+    async def togai_webhook(connection_id: int, token: str, request: Request) -> JSONResponse:
+        return await _receive(app, request, "togai", connection_id, token)
+
+    return routes

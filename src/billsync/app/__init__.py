@@ -1,0 +1,7 @@
+"""The composition root (root.py) and the operations the faces share (one module per noun)."""
+
+from __future__ import annotations
+
+from billsync.app.root import App, build, default_registry
+
+__all__ = ["App", "build", "default_registry"]

@@ -1,0 +1,200 @@
+"""Connection operations shared by the faces: create (verified first), find, webhook URLs.
+
+A connection is saved only after the app's `verify()` accepted its credentials. Secret
+fields are encrypted by the vault; apps that sign nothing (Togai) get a random webhook
+token, the secret part of their webhook URL:
+
+    POST {public_url}/webhooks/razorpay/{connection_id}          signed with webhook_secret
+    POST {public_url}/webhooks/togai/{connection_id}/{token}     authenticated by the token
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from billsync import errors
+from billsync.app.root import App
+from billsync.connectors import spec
+from billsync.engine.clients import close_client
+from billsync.store import audit
+from billsync.store import connections as store
+from billsync.store.models import Connection
+
+
+class InvalidConnectionError(errors.FlowError):
+    """The connection's fields are invalid."""
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """What faces may show: never a secret value (the Togai URL token is shown once to
+    the user who sets up the webhook, like a provider's signing secret)."""
+
+    id: int
+    app: str
+    name: str
+    options: dict[str, Any]
+    rate_limit: float | None
+    webhook_url: str
+
+
+def split_values(
+    app_spec: spec.AppSpec, values: Mapping[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(secrets, options) from a form's values; defaults filled, unknown or missing refused."""
+    known = {f.name: f for f in app_spec.fields}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise InvalidConnectionError(
+            f"{app_spec.name} has no connection field {unknown[0]!r}", field=unknown[0]
+        )
+    secret_values: dict[str, str] = {}
+    options: dict[str, str] = {}
+    problems: list[tuple[str, str]] = []
+    for name, definition in known.items():
+        value = values.get(name) or definition.default
+        if not value:
+            if definition.required:
+                problems.append((name, f"{definition.label} is required"))
+            continue
+        if definition.choices and value not in definition.choices:
+            problems.append((name, f"must be one of {', '.join(definition.choices)}"))
+            continue
+        (secret_values if definition.secret else options)[name] = value
+    if problems:
+        field, message = problems[0]
+        raise InvalidConnectionError(f"{field}: {message}", field=field, problems=problems)
+    return secret_values, options
+
+
+def webhook_url(app: App, row: Connection) -> str:
+    base = f"{app.public_url}/webhooks/{row.app}/{row.id}"
+    token = store.webhook_token(app.vault, row)
+    return f"{base}/{token}" if token else base
+
+
+def info(app: App, row: Connection) -> ConnectionInfo:
+    return ConnectionInfo(
+        id=row.id,
+        app=row.app,
+        name=row.name,
+        options=dict(row.options),
+        rate_limit=row.rate_limit,
+        webhook_url=webhook_url(app, row),
+    )
+
+
+async def verify_values(app: App, app_spec: spec.AppSpec, values: Mapping[str, str]) -> None:
+    """Call the app with these credentials; raises AuthError, UnavailableError, ..."""
+    probe = Connection(app=app_spec.name, name="(verifying)", options={})
+    client = app_spec.make_client(
+        dict(values), transport=app.transport_for(probe), timeout=app.settings.http_timeout
+    )
+    try:
+        await app_spec.verify(client)
+    finally:
+        await close_client(client)
+
+
+async def create(
+    app: App,
+    *,
+    app_name: str,
+    name: str,
+    values: Mapping[str, str],
+    rate_limit: float | None = None,
+    actor: str = "system",
+    verify: bool = True,
+) -> ConnectionInfo:
+    """Verify the credentials, then save the connection (secrets encrypted)."""
+    try:
+        app_spec = app.registry.app(app_name)
+    except KeyError:
+        raise InvalidConnectionError(f"unknown app {app_name!r}", field="app") from None
+    secret_values, options = split_values(app_spec, values)
+    if verify:
+        await verify_values(app, app_spec, {**options, **secret_values})
+    token = secrets.token_urlsafe(24) if app_spec.verify_webhook is None else None
+    now = app.clock.now()
+    async with app.db.write() as session:
+        if await store.by_name(session, app_name, name) is not None:
+            raise InvalidConnectionError(
+                f"a {app_name} connection named {name!r} already exists", field="name"
+            )
+        row = await store.create(
+            session,
+            app.vault,
+            app=app_name,
+            name=name,
+            secrets=secret_values,
+            options=options,
+            rate_limit=rate_limit,
+            webhook_token=token,
+            now=now,
+        )
+        await audit.record(
+            session,
+            actor=actor,
+            action="connection.create",
+            target=f"connection:{row.id}",
+            now=now,
+            detail={"app": app_name, "name": name},
+        )
+    return info(app, row)
+
+
+async def find(app: App, app_name: str, name: str) -> ConnectionInfo | None:
+    async with app.db.read() as session:
+        row = await store.by_name(session, app_name, name)
+    return None if row is None else info(app, row)
+
+
+async def get(app: App, connection_id: int) -> ConnectionInfo | None:
+    async with app.db.read() as session:
+        row = await store.get(session, connection_id)
+    return None if row is None else info(app, row)
+
+
+async def ensure(
+    app: App,
+    *,
+    app_name: str,
+    name: str,
+    values: Mapping[str, str],
+    actor: str = "system",
+) -> ConnectionInfo:
+    """The connection called `name`, created (verified) if missing, or updated to `values`
+    when they changed (the demo re-run on an existing database)."""
+    app_spec = app.registry.app(app_name)
+    secret_values, options = split_values(app_spec, values)
+    async with app.db.read() as session:
+        row = await store.by_name(session, app_name, name)
+    if row is None:
+        return await create(app, app_name=app_name, name=name, values=values, actor=actor)
+    current = store.secret_values(app.vault, row)
+    if current == secret_values and row.options == options:
+        return info(app, row)
+    await verify_values(app, app_spec, {**options, **secret_values})
+    async with app.db.write() as session:
+        updated = await store.update(
+            session,
+            app.vault,
+            row.id,
+            now=app.clock.now(),
+            secrets=secret_values,
+            options=options,
+        )
+        await audit.record(
+            session,
+            actor=actor,
+            action="connection.update",
+            target=f"connection:{row.id}",
+            now=app.clock.now(),
+            detail={"app": app_name, "name": name},
+        )
+    if updated is None:
+        raise errors.ConfigError(f"connection {name!r} vanished while being updated")
+    return info(app, updated)

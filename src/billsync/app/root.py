@@ -1,0 +1,158 @@
+"""The composition root: `build(settings)` wires store, vault, registry, engine and clients.
+
+Nothing else constructs these objects from settings, and only the faces (`billsync serve`,
+`billsync demo`) read the environment (by building `Settings()`) before calling `build`.
+`App.start()` applies migrations and starts the worker and the poller; `App.stop()` stops
+them (in-flight runs finish within the grace period, or their leases are released) and
+closes clients and the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import structlog
+
+from billsync.clock import Clock, SystemClock
+from billsync.config import Settings
+from billsync.connectors import razorpay, spec, togai
+from billsync.engine.clients import ClientCache, TransportFor, real_network
+from billsync.engine.dispatch import EmbeddedDispatcher
+from billsync.engine.intake import Intake
+from billsync.engine.poller import Poller
+from billsync.engine.ratelimit import RateLimiters
+from billsync.engine.retry import RetryPolicy
+from billsync.engine.runner import Runner
+from billsync.engine.worker import Worker
+from billsync.store.database import Database
+from billsync.store.vault import Vault, default_key_file, open_vault
+
+log = structlog.get_logger(__name__)
+
+
+def default_registry() -> spec.Registry:
+    """Every app billsync ships, in a stable order."""
+    return spec.Registry((togai.APP, razorpay.APP))
+
+
+@dataclass
+class App:
+    """Everything one billsync process runs, built once by `build`."""
+
+    settings: Settings
+    clock: Clock
+    db: Database
+    vault: Vault
+    registry: spec.Registry
+    clients: ClientCache
+    limiters: RateLimiters
+    dispatcher: EmbeddedDispatcher
+    runner: Runner
+    worker: Worker
+    intake: Intake
+    poller: Poller
+    transport_for: TransportFor = real_network
+    _started: bool = field(default=False, repr=False)
+
+    @property
+    def public_url(self) -> str:
+        return self.settings.public_url.rstrip("/")
+
+    async def migrate(self) -> None:
+        await self.db.migrate()
+
+    async def start(self, *, worker: bool = True, poller: bool = True) -> None:
+        """Migrate, then start the worker and the poller (each can be left off)."""
+        if self._started:
+            return
+        await self.migrate()
+        if worker:
+            await self.worker.start()
+        if poller:
+            await self.poller.start()
+        self._started = True
+        log.info("billsync started", worker=worker, poller=poller)
+
+    async def stop(self) -> None:
+        """Stop taking work, finish or release in-flight runs, close clients and the DB."""
+        await self.poller.stop()
+        await self.worker.stop()
+        await self.clients.aclose()
+        await self.db.dispose()
+        self._started = False
+        log.info("billsync stopped")
+
+
+def open_app_vault(settings: Settings, db: Database) -> Vault:
+    key_file = settings.key_file or default_key_file(db.sqlite_path)
+    return open_vault(settings.secret_key_list(), key_file)
+
+
+def build(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    registry: spec.Registry | None = None,
+    transport_for: TransportFor = real_network,
+) -> App:
+    """Wire one App. `transport_for` routes a connection's HTTP (tests: in-process apps)."""
+    clock = clock or SystemClock()
+    registry = registry or default_registry()
+    db = Database(settings.database_url)
+    vault = open_app_vault(settings, db)
+    clients = ClientCache(
+        registry, vault, transport_for=transport_for, timeout=settings.http_timeout
+    )
+    limiters = RateLimiters()
+    dispatcher = EmbeddedDispatcher()
+    policy = RetryPolicy(
+        max_attempts=settings.retry_max_attempts,
+        base=settings.retry_base_seconds,
+        cap=settings.retry_cap_seconds,
+    )
+    runner = Runner(
+        db,
+        registry,
+        clients,
+        clock=clock,
+        policy=policy,
+        limiters=limiters,
+        lease_seconds=settings.lease_seconds,
+        heartbeat_seconds=settings.heartbeat_seconds,
+    )
+    worker = Worker(
+        db,
+        runner,
+        dispatcher,
+        clock=clock,
+        slots=settings.worker_slots,
+        lease_seconds=settings.lease_seconds,
+        reconcile_seconds=settings.reconcile_seconds,
+        poll_seconds=settings.worker_poll_seconds,
+        shutdown_grace_seconds=settings.shutdown_grace_seconds,
+    )
+    intake = Intake(db, registry, clients, dispatcher, vault, clock=clock)
+    poller = Poller(
+        db,
+        registry,
+        clients,
+        intake,
+        limiters=limiters,
+        clock=clock,
+        interval=settings.poll_interval,
+    )
+    return App(
+        settings=settings,
+        clock=clock,
+        db=db,
+        vault=vault,
+        registry=registry,
+        clients=clients,
+        limiters=limiters,
+        dispatcher=dispatcher,
+        runner=runner,
+        worker=worker,
+        intake=intake,
+        poller=poller,
+        transport_for=transport_for,
+    )

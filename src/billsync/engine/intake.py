@@ -1,0 +1,262 @@
+"""Intake: authenticate a delivery, store its events and their runs in one transaction.
+
+Persist, then acknowledge (design invariant 1): `receive_webhook` returns only after the
+events and runs are committed, so the caller may answer 2xx. One transaction inserts each
+event (ON CONFLICT DO NOTHING on (connection, external_id): a provider retry or a poll that
+saw the same change creates nothing), matches the enabled flows of that connection and
+trigger whose filter passes, inserts one run per flow (UNIQUE(flow, event)) and tells the
+dispatcher; after the commit the dispatcher is notified. The poller stores its events
+through `store`, with its cursor in the same transaction.
+
+Authentication comes before parsing: Razorpay's signature is checked on the raw bytes with
+the connection's webhook secret; Togai signs nothing, so the URL carries a per-connection
+token compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billsync import errors
+from billsync.clock import Clock, SystemClock
+from billsync.connectors import spec
+from billsync.domain import IncomingEvent
+from billsync.engine.clients import ClientCache
+from billsync.engine.dispatch import Dispatcher
+from billsync.engine.flow import FlowDefinition, parse_flow
+from billsync.engine.inputs import trigger_matches
+from billsync.store import connections, cursors, events, flows, runs
+from billsync.store.database import Database
+from billsync.store.models import Connection
+from billsync.store.status import EventStatus
+from billsync.store.vault import Vault
+
+log = structlog.get_logger(__name__)
+
+#: Largest webhook body accepted; providers send a few KiB.
+MAX_BODY_BYTES = 1024 * 1024
+
+WEBHOOKS = Counter(
+    "billsync_webhooks_total",
+    "Webhook deliveries by app and outcome",
+    ["app", "outcome"],
+)
+EVENTS_STORED = Counter(
+    "billsync_events_stored_total", "New events stored, by app and source", ["app", "source"]
+)
+
+
+class UnknownConnectionError(errors.SyncError):
+    """No connection of this app has that id."""
+
+
+class MalformedWebhookError(errors.SyncError):
+    """The webhook body is not valid JSON."""
+
+
+class PayloadTooLargeError(errors.SyncError):
+    """The webhook body is larger than 1 MiB."""
+
+
+@dataclass(frozen=True)
+class PollCursor:
+    """A poll's new cursor, saved in the transaction that stores its events."""
+
+    trigger: str
+    value: Mapping[str, Any]
+
+
+@dataclass
+class IntakeResult:
+    received: int = 0  #: events handed in
+    stored: int = 0  #: events new to the inbox
+    duplicates: int = 0  #: events already stored (provider retry, webhook + poll)
+    run_ids: list[int] = field(default_factory=list)  #: runs created
+
+
+class Intake:
+    def __init__(
+        self,
+        db: Database,
+        registry: spec.Registry,
+        clients: ClientCache,
+        dispatcher: Dispatcher,
+        vault: Vault,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self._db = db
+        self._registry = registry
+        self._clients = clients
+        self._dispatcher = dispatcher
+        self._vault = vault
+        self._clock = clock or SystemClock()
+
+    async def receive_webhook(
+        self,
+        app_name: str,
+        connection_id: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        token: str | None = None,
+    ) -> IntakeResult:
+        """Authenticate, parse and store one delivery. Raises UnknownConnectionError,
+        errors.SignatureError, PayloadTooLargeError, MalformedWebhookError, or a
+        ConnectorError when the entity could not be re-fetched (answer 503: the provider
+        retries and the poller is the safety net)."""
+        try:
+            result = await self._receive(app_name, connection_id, headers, body, token)
+        except errors.SignatureError:
+            WEBHOOKS.labels(app_name, "unauthenticated").inc()
+            raise
+        except (UnknownConnectionError, PayloadTooLargeError, MalformedWebhookError):
+            WEBHOOKS.labels(app_name, "rejected").inc()
+            raise
+        except errors.ConnectorError:
+            WEBHOOKS.labels(app_name, "unavailable").inc()
+            raise
+        outcome = "stored" if result.stored else "duplicate" if result.duplicates else "empty"
+        WEBHOOKS.labels(app_name, outcome).inc()
+        return result
+
+    async def _receive(
+        self,
+        app_name: str,
+        connection_id: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        token: str | None,
+    ) -> IntakeResult:
+        if len(body) > MAX_BODY_BYTES:
+            raise PayloadTooLargeError
+        async with self._db.read() as session:
+            row = await connections.get(session, connection_id)
+        if row is None or row.app != app_name:
+            raise UnknownConnectionError(f"no {app_name} connection {connection_id}")
+        app = self._registry.app(row.app)
+        self._authenticate(app, row, headers, body, token)
+        try:
+            json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise MalformedWebhookError from None
+        client = await self._clients.get(row)
+        try:
+            incoming = await app.parse_webhook(client, headers, body)
+        except errors.RejectedError as exc:
+            # The connector refused the envelope (not an object, no event type...).
+            raise MalformedWebhookError(exc.message) from None
+        return await self.store(row.id, incoming, source="webhook")
+
+    def _authenticate(
+        self,
+        app: spec.AppSpec,
+        row: Connection,
+        headers: Mapping[str, str],
+        body: bytes,
+        token: str | None,
+    ) -> None:
+        if app.verify_webhook is not None:
+            secret = connections.secret_values(self._vault, row).get("webhook_secret", "")
+            app.verify_webhook(headers, body, secret)
+            return
+        expected = connections.webhook_token(self._vault, row)
+        if not expected or not token:
+            raise errors.SignatureError("webhook token missing")
+        if not hmac.compare_digest(expected.encode(), token.encode()):
+            raise errors.SignatureError("webhook token does not match")
+
+    async def store(
+        self,
+        connection_id: int,
+        incoming: Sequence[IncomingEvent],
+        *,
+        cursor: PollCursor | None = None,
+        source: str = "webhook",
+    ) -> IntakeResult:
+        """Store events and their runs (and the poll cursor) in one transaction; commit;
+        then wake the workers. Returns once everything is durable."""
+        result = IntakeResult(received=len(incoming))
+        app_name = ""
+        async with self._db.write() as session:
+            row = await connections.get(session, connection_id)
+            if row is None:
+                raise UnknownConnectionError(f"no connection {connection_id}")
+            app_name = row.app
+            candidates = await _flows_of(session, connection_id) if incoming else []
+            now = self._clock.now()
+            for item in incoming:
+                matching = [
+                    (flow_id, version)
+                    for flow_id, version, defn in candidates
+                    if defn.trigger.trigger == item.trigger and _passes(defn, item, flow_id)
+                ]
+                status = EventStatus.RECEIVED if item.trigger and matching else EventStatus.IGNORED
+                stored = await events.insert(session, connection_id, item, now=now, status=status)
+                if stored is None:
+                    result.duplicates += 1
+                    continue
+                result.stored += 1
+                for flow_id, version in matching:
+                    run = await runs.create(
+                        session,
+                        flow_id=flow_id,
+                        flow_version=version,
+                        event_id=stored.id,
+                        entity_key=item.entity_key,
+                        now=now,
+                    )
+                    if run is not None:
+                        result.run_ids.append(run.id)
+            if cursor is not None:
+                await cursors.put(session, connection_id, cursor.trigger, cursor.value, now=now)
+            if result.run_ids:
+                await self._dispatcher.wake(session, result.run_ids)
+        if result.stored:
+            EVENTS_STORED.labels(app_name, source).inc(result.stored)
+        if result.run_ids:
+            self._dispatcher.notify()
+        log.info(
+            "intake stored events",
+            connection_id=connection_id,
+            source=source,
+            received=result.received,
+            stored=result.stored,
+            duplicates=result.duplicates,
+            runs=len(result.run_ids),
+        )
+        return result
+
+
+async def _flows_of(
+    session: AsyncSession, connection_id: int
+) -> list[tuple[int, int, FlowDefinition]]:
+    """Enabled flows (current versions) triggered by this connection."""
+    found: list[tuple[int, int, FlowDefinition]] = []
+    for flow, version in await flows.enabled_current(session):
+        try:
+            defn = parse_flow(version.definition)
+        except errors.FlowError:
+            log.warning("skipping an enabled flow with an invalid definition", flow_id=flow.id)
+            continue
+        if defn.trigger.connection_id == str(connection_id):
+            found.append((flow.id, version.version, defn))
+    return found
+
+
+def _passes(defn: FlowDefinition, item: IncomingEvent, flow_id: int) -> bool:
+    try:
+        return trigger_matches(defn.trigger, item.payload)
+    except errors.RejectedError as exc:
+        # A filter that cannot be evaluated on this payload matches nothing; the event is
+        # still stored, so nothing is lost if the flow is fixed and the event replayed.
+        log.warning("flow filter failed", flow_id=flow_id, reason=exc.message)
+        return False

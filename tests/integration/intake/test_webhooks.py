@@ -1,0 +1,173 @@
+"""Webhook intake: authenticate before parsing, persist then acknowledge, dedupe."""
+
+from __future__ import annotations
+
+import json
+
+from prometheus_client import REGISTRY
+
+from billsync.app import flows as flow_ops
+from billsync.store import events, flows, runs
+from billsync.store.models import Event
+from billsync.store.status import EventStatus
+from tests.integration.intake.conftest import WEBHOOK_SECRET, Env, invoice_paid
+
+
+async def _events(env: Env) -> list[Event]:
+    async with env.app.db.read() as session:
+        return list(await events.list_recent(session, limit=100))
+
+
+async def _run_count(env: Env) -> int:
+    async with env.app.db.read() as session:
+        return sum((await runs.count_by_status(session)).values())
+
+
+def _counter(app: str, outcome: str) -> float:
+    value = REGISTRY.get_sample_value("billsync_webhooks_total", {"app": app, "outcome": outcome})
+    return value or 0.0
+
+
+async def test_signed_razorpay_webhook_stores_event_and_run_before_answering(env: Env) -> None:
+    r = await env.razorpay_post(invoice_paid(), event_id="evt_1", secret=WEBHOOK_SECRET)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"stored": 1, "duplicates": 0, "runs": 1}
+    [event] = await _events(env)
+    assert (event.trigger, event.external_id, event.status) == (
+        "invoice.paid",
+        "evt_1",
+        EventStatus.RECEIVED.value,
+    )
+    assert event.entity_key == "togai-account:acc-1"
+    async with env.app.db.read() as session:
+        [run] = await runs.for_event(session, event.id)
+        flow = await flows.get(session, run.flow_id)
+    assert flow is not None and flow.template_key == "razorpay-invoice-paid-to-togai"
+    assert run.status == "queued"
+
+
+async def test_duplicate_delivery_answers_200_and_creates_nothing(env: Env) -> None:
+    first = await env.razorpay_post(invoice_paid(), event_id="evt_dup", secret=WEBHOOK_SECRET)
+    again = await env.razorpay_post(invoice_paid(), event_id="evt_dup", secret=WEBHOOK_SECRET)
+    assert first.status_code == again.status_code == 200
+    assert again.json() == {"stored": 0, "duplicates": 1, "runs": 0}
+    assert len(await _events(env)) == 1
+    assert await _run_count(env) == 1
+
+
+async def test_wrong_or_missing_signature_is_401_and_stores_nothing(env: Env) -> None:
+    before = _counter("razorpay", "unauthenticated")
+    wrong = await env.razorpay_post(invoice_paid(), event_id="evt_2", secret="not-the-secret")
+    missing = await env.razorpay_post(invoice_paid(), event_id="evt_3", secret=None)
+    assert wrong.status_code == missing.status_code == 401
+    assert "secret" not in wrong.text.lower() or WEBHOOK_SECRET not in wrong.text
+    assert await _events(env) == []
+    assert _counter("razorpay", "unauthenticated") == before + 2
+
+
+async def test_signature_is_checked_before_the_body_is_parsed(env: Env) -> None:
+    unsigned_garbage = await env.razorpay_post(b"{not json", event_id="evt_4", secret="nope")
+    signed_garbage = await env.razorpay_post(b"{not json", event_id="evt_5", secret=WEBHOOK_SECRET)
+    assert unsigned_garbage.status_code == 401
+    assert signed_garbage.status_code == 400
+    assert await _events(env) == []
+
+
+async def test_body_over_one_mebibyte_is_413(env: Env) -> None:
+    envelope = invoice_paid()
+    envelope["padding"] = "x" * (1024 * 1024)
+    r = await env.razorpay_post(envelope, event_id="evt_big", secret=WEBHOOK_SECRET)
+    assert r.status_code == 413
+    assert await _events(env) == []
+
+
+async def test_unknown_event_type_is_stored_as_ignored(env: Env) -> None:
+    r = await env.razorpay_post(
+        invoice_paid(event="order.paid"), event_id="evt_order", secret=WEBHOOK_SECRET
+    )
+    assert r.status_code == 200
+    [event] = await _events(env)
+    assert event.trigger is None
+    assert event.status == EventStatus.IGNORED.value
+    assert await _run_count(env) == 0
+
+
+async def test_filter_keeps_invoices_billsync_did_not_create_out(env: Env) -> None:
+    r = await env.razorpay_post(
+        invoice_paid(togai_invoice_id=None), event_id="evt_manual", secret=WEBHOOK_SECRET
+    )
+    assert r.status_code == 200
+    [event] = await _events(env)
+    assert event.trigger == "invoice.paid"
+    assert event.status == EventStatus.IGNORED.value
+    assert await _run_count(env) == 0
+
+
+async def test_disabled_flows_start_no_runs(env: Env) -> None:
+    async with env.app.db.read() as session:
+        all_flows = list(await flows.list_all(session))
+    for flow in all_flows:
+        await flow_ops.set_enabled(env.app, flow.id, False)
+    r = await env.razorpay_post(invoice_paid(), event_id="evt_off", secret=WEBHOOK_SECRET)
+    assert r.status_code == 200
+    [event] = await _events(env)
+    assert event.status == EventStatus.IGNORED.value
+    assert await _run_count(env) == 0
+
+
+async def test_unknown_connection_or_wrong_app_is_404(env: Env) -> None:
+    body = json.dumps(invoice_paid()).encode()
+    missing = await env.http.post("/webhooks/razorpay/9999", content=body)
+    wrong_app = await env.http.post(f"/webhooks/razorpay/{env.togai_id}", content=body)
+    assert missing.status_code == wrong_app.status_code == 404
+    assert await _events(env) == []
+
+
+async def test_togai_webhook_with_token_refetches_the_account(env: Env) -> None:
+    await env.new_account("acme-1")
+    hint = {
+        "id": "evt.1",
+        "type": "account.created",
+        "data": {"entityType": "ACCOUNT", "entityId": "acme-1"},
+    }
+    r = await env.http.post(env.togai_hook, json=hint)
+    assert r.status_code == 200, r.text
+    assert r.json()["runs"] == 1
+    [event] = await _events(env)
+    assert event.external_id == "account:acme-1:created"
+    assert event.payload["account"]["id"] == "acme-1"
+    assert event.payload["account"]["name"] == "Customer acme-1"
+
+
+async def test_togai_webhook_with_wrong_or_missing_token_is_401(env: Env) -> None:
+    await env.new_account("acme-2")
+    hint = {"type": "account.created", "data": {"entityType": "ACCOUNT", "entityId": "acme-2"}}
+    before = _counter("togai", "unauthenticated")
+    wrong = await env.http.post(f"/webhooks/togai/{env.togai_id}/not-the-token", json=hint)
+    assert wrong.status_code == 401
+    missing = await env.http.post(f"/webhooks/togai/{env.togai_id}", json=hint)
+    assert missing.status_code in (404, 405)  # no route without a token
+    assert await _events(env) == []
+    assert _counter("togai", "unauthenticated") == before + 1
+
+
+async def test_togai_refetch_failure_is_503_and_stores_nothing(env: Env) -> None:
+    await env.new_account("acme-3")
+    faults = await env.togai_http.post(
+        "/_sandbox/faults", json={"error_rate": 1.0, "error_status": 503}
+    )
+    assert faults.status_code == 200
+    hint = {"type": "account.created", "data": {"entityType": "ACCOUNT", "entityId": "acme-3"}}
+    r = await env.http.post(env.togai_hook, json=hint)
+    assert r.status_code == 503
+    assert await _events(env) == []
+    await env.togai_http.delete("/_sandbox/faults")
+    again = await env.http.post(env.togai_hook, json=hint)
+    assert again.status_code == 200
+    assert len(await _events(env)) == 1
+
+
+async def test_healthz(env: Env) -> None:
+    r = await env.http.get("/healthz")
+    assert r.status_code == 200
+    assert r.json()["status"] == "ok"
