@@ -198,3 +198,14 @@ def test_make_client_needs_the_keys() -> None:
         make_client({})
     client = make_client({"key_id": KEY_ID, "key_secret": KEY_SECRET, "base_url": ""})
     assert client.base_url == "https://api.razorpay.com"
+
+
+@pytest.mark.parametrize(
+    ("status", "body"), [(404, "<html>Not Found</html>"), (404, {"detail": "Not Found"})]
+)
+async def test_verify_spots_a_server_that_is_not_razorpay(status: int, body: object) -> None:
+    routes = Routes()
+    routes.on("GET", "/v1/customers", (status, body))
+    async with routes.client() as client:
+        with pytest.raises(errors.RejectedError, match="did not answer like Razorpay"):
+            await APP.verify(client)

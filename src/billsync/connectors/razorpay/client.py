@@ -225,23 +225,29 @@ class RazorpayClient:
                 internal_message=exc.internal_message,
             ) from exc
         except errors.UnavailableError as exc:
+            if exc.status is not None and exc.status < 500:
+                # A non-JSON 4xx: some other web server lives at base_url.
+                raise self._not_razorpay(exc) from exc
             raise errors.UnavailableError(
-                f"Razorpay is unreachable at {self.base_url}: {exc.message}",
+                f"Razorpay is unreachable at {self.base_url} ({exc.message})",
                 app=APP,
                 operation="verify",
                 status=exc.status,
                 ambiguous=False,
                 internal_message=exc.internal_message,
             ) from exc
-        except errors.RejectedError as exc:
-            raise errors.RejectedError(
-                f"{self.base_url} did not answer like Razorpay ({exc.message}): check base_url",
-                app=APP,
-                operation="verify",
-                status=exc.status,
-                code=exc.code,
-                internal_message=exc.internal_message,
-            ) from exc
+        except errors.PermanentError as exc:
+            raise self._not_razorpay(exc) from exc
+
+    def _not_razorpay(self, exc: errors.ConnectorError) -> errors.RejectedError:
+        return errors.RejectedError(
+            f"{self.base_url} did not answer like Razorpay ({exc.message}): check base_url",
+            app=APP,
+            operation="verify",
+            status=exc.status,
+            code=exc.code,
+            internal_message=exc.internal_message,
+        )
 
 
 def _seg(value: str) -> str:
