@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 
+import typer
 from typer.testing import CliRunner
 
-from billsync.cli import app as cli_app
+from billsync.cli import apps
 from billsync.connectors import catalogue
+
+# The command on its own Typer app: its output, independent of the other command groups.
+cli_app = typer.Typer()
+cli_app.command("apps")(apps.apps)
+cli_app.command("other")(lambda: None)  # two commands, so "apps" stays a subcommand
 
 
 def test_default_registry_lists_togai_then_razorpay_fresh_each_call() -> None:

@@ -164,7 +164,8 @@ class FakeTogai:
             "accountId": body["accountId"],
             "currency": body["currency"],
             "totalAmount": body["totalAmount"],
-            "externalPaymentReferences": [body["externalPaymentReference"]],
+            # A single object despite the plural name, as togai-client 1.0.3 models it.
+            "externalPaymentReferences": body["externalPaymentReference"],
             "lineItemRecords": body["lineItemRecords"],
             "version": 1,
             "createdBy": "api",

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Self, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 from pydantic.alias_generators import to_camel
 
 
@@ -190,13 +190,20 @@ class PaymentLineItemRecord(TogaiModel):
     order: int = 1
 
 
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, dict) else value
+
+
 class Payment(TogaiModel):
     id: str
     account_id: str | None = None
     currency: str | None = None
     total_amount: Decimal | None = None
-    #: Plural in responses, singular in the create request (a Togai quirk).
-    external_payment_references: list[ExternalPaymentReference] = Field(default_factory=list)
+    #: Named in the plural in responses but a single object in the official client's model
+    #: (and singular in the create request); a list is accepted too.
+    external_payment_references: Annotated[
+        list[ExternalPaymentReference], BeforeValidator(_as_list)
+    ] = Field(default_factory=list)
     external_payment_reference: ExternalPaymentReference | None = None
     line_item_records: list[PaymentLineItemRecord] = Field(default_factory=list)
     version: Decimal | None = None
