@@ -146,3 +146,21 @@ def test_app_declares_the_three_triggers_with_pollers_and_no_signature() -> None
     assert APP.verify_webhook is None
     assert [f.name for f in APP.fields] == ["api_token", "base_url", "payment_mode"]
     assert APP.fields[0].secret
+
+
+async def test_sandbox_envelope_and_unknown_changes_keyed_by_delivery_id() -> None:
+    fake = seeded()
+    fake.invoices["inv.1"]["status"] = "PARTIALLY_PAID"
+    body = {
+        "id": "evt.abc.1",
+        "type": "invoice.updated",
+        "createdAt": "2024-08-05T10:00:00Z",
+        "data": {"entityType": "INVOICE", "entityId": "inv.1", "status": "PARTIALLY_PAID"},
+    }
+    [event] = await parse(fake, body)
+    assert event.trigger is None
+    assert event.external_id == "togai:invoice.updated:evt.abc.1"
+    assert event.occurred_at is not None and event.occurred_at.year == 2024
+    raw = json.dumps({"event": "X"}).encode()
+    [hinted] = await APP.parse_webhook(client(fake), {"X-Togai-Event-Id": "evt.h"}, raw)
+    assert hinted.external_id == "togai:X:evt.h"

@@ -149,26 +149,37 @@ async def parse_webhook(
     except errors.NotFoundError:
         # The hint names nothing that exists (a stale or forged delivery): nothing to do.
         return []
-    return [_unknown_event(event_type, kind, entity_id, body, occurred_at)]
+    delivery = _delivery_id(envelope, headers) or hashlib.sha256(body).hexdigest()[:32]
+    return [_unknown_event(event_type, kind, entity_id, delivery, occurred_at)]
 
 
 def _unknown_event(
     event_type: str | None,
     kind: str | None,
     entity_id: str | None,
-    body: bytes,
+    delivery: str,
     occurred_at: datetime | None,
 ) -> IncomingEvent:
-    # Stored for the record and ignored by flows; the body digest dedupes redeliveries.
-    digest = hashlib.sha256(body).hexdigest()[:32]
+    # Stored for the record and ignored by flows; the delivery id dedupes redeliveries.
     return IncomingEvent(
         trigger=None,
         event_type=event_type or "unknown",
-        external_id=f"togai:{event_type or 'unknown'}:{digest}",
-        entity_key=f"togai-{kind or 'webhook'}:{entity_id or digest}",
+        external_id=f"togai:{event_type or 'unknown'}:{delivery}",
+        entity_key=f"togai-{kind or 'webhook'}:{entity_id or delivery}",
         payload={},
         occurred_at=occurred_at,
     )
+
+
+def _delivery_id(envelope: Mapping[str, Any], headers: Mapping[str, str]) -> str | None:
+    """The delivery's own id, when it has one (the sandbox sends X-Togai-Event-Id)."""
+    for name, value in headers.items():
+        if name.lower() == "x-togai-event-id" and value:
+            return value
+    event_id = envelope.get("eventId")
+    if not isinstance(event_id, str) and any(k in envelope for k in ("payload", "data")):
+        event_id = envelope.get("id")  # beside a payload/data, "id" is the envelope's own
+    return event_id if isinstance(event_id, str) and event_id else None
 
 
 def _normalise(name: str) -> str:
