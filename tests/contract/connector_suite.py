@@ -20,7 +20,10 @@ Every test runs twice, against a fresh sandbox each time: in-process
   UnavailableError(ambiguous=True), lost response → ambiguous and then a safe retry;
   wrong credentials → AuthError;
 - pagination to the end; verify() with right credentials, wrong ones (AuthError) and an
-  unreachable base URL (UnavailableError).
+  unreachable base URL (UnavailableError);
+- webhooks (when the harness has a `webhook` case): the sandbox's real deliveries to a
+  receiver on a socket pass `app.verify_webhook` (a tampered body does not) and
+  `app.parse_webhook` yields the expected triggers, each with a distinct external_id.
 
 The harness (`AppHarness`) an app provides:
 
@@ -41,6 +44,10 @@ The harness (`AppHarness`) an app provides:
   page_size)` pages through them to the end and returns every id it saw.
 - `fault_case`: the key of the case used for the fault tests (a write action whose first
   request is its write is the sharpest choice).
+- `webhook` (optional): a `WebhookCase`. `emit(raw, client, ids)` makes the sandbox send
+  webhooks (e.g. pays an invoice through its control plane) and returns the trigger keys
+  expected among the resulting events; `secret` is what the sandbox signs with (it is
+  registered with the receiver's URL via POST /_sandbox/webhooks {"url", "secret"}).
 """
 
 from __future__ import annotations
@@ -115,6 +122,13 @@ class ActionCase:
 
 
 @dataclass(frozen=True)
+class WebhookCase:
+    emit: Callable[[Raw, Any, DictIds], Awaitable[set[str]]]
+    secret: str = ""
+    expected_deliveries: int = 1  #: wait for at least this many
+
+
+@dataclass(frozen=True)
 class AppHarness:
     app: AppSpec
     sandbox: Callable[[], Any]
@@ -129,6 +143,7 @@ class AppHarness:
     base_url_field: str = "base_url"
     page_size: int = 3
     seeded: int = 7  #: more than two pages
+    webhook: WebhookCase | None = None
 
     def case(self, key: str) -> ActionCase:
         return next(c for c in self.cases if c.id == key)
@@ -163,6 +178,30 @@ class LoseWriteResponses(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+class Receiver:
+    """An ASGI app that stores every POST it gets (headers, raw body) and answers 200."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        self.received.append((headers, b"".join(chunks)))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
 
 
 @dataclass
@@ -386,6 +425,37 @@ def connector_test_class(harness: AppHarness) -> type:
             with pytest.raises(errors.UnavailableError) as info:
                 await harness.app.verify(client)
             assert not info.value.ambiguous
+
+        # Webhooks: the sandbox's real deliveries through the connector's verify and parse
+
+        @pytest.mark.skipif(harness.webhook is None, reason="the app declares no webhook case")
+        async def test_sandbox_webhooks_verify_and_parse(self, env: SuiteEnv) -> None:
+            case = harness.webhook
+            assert case is not None
+            receiver = Receiver()
+            with serve(receiver) as url:
+                target = {"url": f"{url}/hook", "secret": case.secret}
+                (await env.raw.post("/_sandbox/webhooks", json=target)).raise_for_status()
+                expected = await case.emit(env.raw, env.client(), DictIds())
+                for _ in range(500):
+                    if len(receiver.received) >= case.expected_deliveries:
+                        break
+                    await asyncio.sleep(0.02)
+            assert len(receiver.received) >= case.expected_deliveries, "no webhook arrived"
+            client, seen, triggers = env.client(), set(), set()
+            for headers, body in receiver.received:
+                if harness.app.verify_webhook is not None:
+                    harness.app.verify_webhook(headers, body, case.secret)
+                    with pytest.raises(errors.SignatureError):
+                        harness.app.verify_webhook(headers, body + b" ", case.secret)
+                for event in await harness.app.parse_webhook(client, headers, body):
+                    assert event.external_id not in seen
+                    assert event.entity_key
+                    seen.add(event.external_id)
+                    if event.trigger is not None:
+                        harness.app.trigger(event.trigger)  # a declared trigger
+                        triggers.add(event.trigger)
+            assert expected <= triggers
 
     ConnectorContract.__name__ = f"Test{harness.app.name.title()}Connector"
     ConnectorContract.__qualname__ = ConnectorContract.__name__

@@ -10,7 +10,14 @@ import httpx
 from billsync.connectors.razorpay import APP, RazorpayClient, models
 from billsync.domain import LinkKind
 from billsync.sandbox.razorpay import RazorpaySandboxConfig, create_app
-from tests.contract.connector_suite import RETRY_AFTER, ActionCase, AppHarness, DictIds, Fault
+from tests.contract.connector_suite import (
+    RETRY_AFTER,
+    ActionCase,
+    AppHarness,
+    DictIds,
+    Fault,
+    WebhookCase,
+)
 
 CONFIG = RazorpaySandboxConfig()
 AUTH = (CONFIG.key_id, CONFIG.key_secret)
@@ -144,6 +151,22 @@ async def list_all(client: RazorpayClient, page_size: int) -> list[str]:
     return [c.id async for c in client.iter_customers(page_size=page_size)]
 
 
+async def pay_an_invoice(raw: httpx.AsyncClient, client: RazorpayClient, ids: DictIds) -> set[str]:
+    """Issue an invoice and let the sandbox's payer pay it in full."""
+    customer = await _customer(client, ids, "webhook@suite.test")
+    made = await client.create_invoice(
+        models.InvoiceCreate(
+            customer_id=customer.id,
+            line_items=[models.LineItemCreate(name="Fee", amount=50000, currency="INR")],
+            currency="INR",
+            receipt="inv.suite.webhook",
+            notes={"togai_invoice_id": "inv.suite.webhook", "togai_account_id": ACCOUNT},
+        )
+    )
+    (await raw.post(f"/_sandbox/invoices/{made.id}/pay", json={})).raise_for_status()
+    return {"payment.captured", "invoice.paid"}
+
+
 RAZORPAY = AppHarness(
     app=APP,
     sandbox=lambda: create_app(CONFIG),
@@ -178,4 +201,6 @@ RAZORPAY = AppHarness(
     seed=seed,
     list_all=list_all,
     fault_case="create_customer",
+    # payment.authorized, payment.captured, order.paid, invoice.paid
+    webhook=WebhookCase(pay_an_invoice, secret="suite_webhook_secret", expected_deliveries=4),
 )
