@@ -448,3 +448,11 @@ async def test_amounts_arrive_as_decimals_even_from_json_numbers() -> None:
     data = {**INVOICE_IN, "total_amount": 299.1}  # JMESPath hands over JSON numbers
     await act("create_invoice", ctx(routes, DictIds(dict(MAPPED_CUSTOMER))), **data)
     assert body(routes.seen[-1])["line_items"][0]["amount"] == 29910
+
+
+async def test_free_form_phone_numbers_are_sent_as_digits() -> None:
+    routes = Routes()
+    routes.on("POST", "/v1/customers", lambda r: (200, customer(notes=body(r)["notes"])))
+    data = {**CUSTOMER_IN, "contact": "+91 (98765) 432-10"}
+    await act("create_customer", ctx(routes), **data)
+    assert body(routes.seen[0])["contact"] == "+919876543210"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -18,6 +19,19 @@ MAX_NAME = 50
 #: After an ambiguous failure without email/contact, how many newest customers to scan
 #: for our notes (Razorpay lists newest first, so a lost create is on the first page).
 RECOVERY_SCAN = 200
+
+
+_PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
+
+
+def contact_number(value: str | None) -> str | None:
+    """A phone number as Razorpay takes it (≤15 chars incl. country code): no spaces or dashes.
+
+    Togai stores free-form phone numbers ("+91 98765-43210"); the digits are all that matter.
+    """
+    if not value:
+        return None
+    return _PHONE_PUNCTUATION.sub("", value) or None
 
 
 class CreateCustomerInput(BaseModel):
@@ -71,7 +85,7 @@ async def create_customer(ctx: ActionContext, data: CreateCustomerInput) -> Acti
     request = models.CustomerCreate(
         name=data.name.strip()[:MAX_NAME],
         email=data.email or None,
-        contact=data.contact or None,
+        contact=contact_number(data.contact),
         # Natural idempotency: "0" returns the customer with this (email, contact).
         fail_existing="0",
         notes=notes(
@@ -120,10 +134,11 @@ async def update_customer(ctx: ActionContext, data: UpdateCustomerInput) -> Acti
     client: RazorpayClient = ctx.client
     current = await client.fetch_customer(data.customer_id)
     name = data.name.strip()[:MAX_NAME] if data.name else None
+    contact = contact_number(data.contact)
     request = models.CustomerEdit(
         name=name if name and name != current.name else None,
         email=data.email if data.email and data.email != current.email else None,
-        contact=data.contact if data.contact and data.contact != current.contact else None,
+        contact=contact if contact and contact != current.contact else None,
     )
     changes = request.model_dump(exclude_none=True)
     if not changes:
