@@ -127,15 +127,15 @@ class Worker:
         return requeued
 
     async def run_until_idle(self) -> None:
-        """Wait until no run can be claimed and none is in flight (wrap in asyncio.timeout).
+        """Wait until no run is executing (here or elsewhere) and none can be claimed now.
 
-        Runs waiting for a retry that is not due, or behind an older run of their entity
-        that is waiting, do not count."""
+        Runs waiting for a retry that is not due, or behind such a run of their entity, do
+        not count. Wrap the call in asyncio.timeout."""
         while True:
             if not self._in_flight:
                 async with self._db.read() as session:
-                    claimable = await runs.next_claimable(session, now=self._clock.now())
-                if claimable is None and not self._in_flight:
+                    busy = await runs.has_work(session, now=self._clock.now())
+                if not busy and not self._in_flight:
                     return
                 self._wake()
             await asyncio.sleep(0.01)

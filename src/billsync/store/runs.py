@@ -76,8 +76,20 @@ async def list_recent(
     status: RunStatus | None = None,
     flow_id: int | None = None,
     entity_key: str | None = None,
+    entity_id: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
 ) -> Sequence[Run]:
+    """Newest first. `entity_id` matches the id part of the entity key ("togai-account:ID")
+    or the whole key; `created_from` is inclusive, `created_to` exclusive."""
     stmt = sa.select(Run).order_by(Run.id.desc()).limit(limit)
+    if entity_id is not None:
+        by_id = Run.entity_key.endswith(":" + entity_id, autoescape=True)
+        stmt = stmt.where(sa.or_(Run.entity_key == entity_id, by_id))
+    if created_from is not None:
+        stmt = stmt.where(Run.created_at >= created_from)
+    if created_to is not None:
+        stmt = stmt.where(Run.created_at < created_to)
     if before_id is not None:
         stmt = stmt.where(Run.id < before_id)
     if status is not None:
@@ -122,6 +134,14 @@ def _claimable(now: datetime) -> sa.Select[int]:
 async def next_claimable(session: AsyncSession, *, now: datetime) -> int | None:
     """The run a claim would take now, without taking it."""
     return (await session.execute(_claimable(now))).scalar_one_or_none()
+
+
+async def has_work(session: AsyncSession, *, now: datetime) -> bool:
+    """Whether any run is executing or could be claimed now."""
+    running = sa.select(Run.id).where(Run.status == RunStatus.RUNNING.value).limit(1)
+    if (await session.execute(running)).first() is not None:
+        return True
+    return await next_claimable(session, now=now) is not None
 
 
 async def claim_next(

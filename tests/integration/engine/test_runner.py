@@ -250,3 +250,50 @@ async def test_interrupted_attempt_is_treated_as_ambiguous(h: Harness) -> None:
     assert await survivor.execute(run_id) is RunStatus.SUCCEEDED
     assert [c.after_ambiguous_failure for c in h.script.calls] == [False, True]
     assert [a.outcome for a in await h.attempts(run_id)] == ["interrupted", "succeeded"]
+
+
+async def test_heartbeat_keeps_the_lease_of_a_long_step(h: Harness) -> None:
+    flow_id = await h.flow()
+    run_id = await h.queue(flow_id, payload={"key": "k"})
+    h.script.gates["k"] = asyncio.Event()
+    slow = h.runner(owner="slow", lease_seconds=30, heartbeat_seconds=0.01)
+    task = asyncio.create_task(slow.execute(run_id))
+    await asyncio.wait_for(h.script.started_event("k").wait(), timeout=10)
+    first_expiry = (await h.run(run_id)).lease_expires_at
+    h.clock.advance(25)
+    renewed = first_expiry
+    for _ in range(1000):  # bounded: the heartbeat runs every 10 ms
+        await asyncio.sleep(0.01)
+        renewed = (await h.run(run_id)).lease_expires_at
+        if renewed != first_expiry:
+            break
+    assert renewed is not None and first_expiry is not None and renewed > first_expiry
+    h.clock.advance(25)  # past the first lease, within the renewed one
+    assert await h.runner(owner="other").execute(run_id) is None
+    h.script.gates["k"].set()
+    assert await asyncio.wait_for(task, timeout=10) is RunStatus.SUCCEEDED
+
+
+async def test_a_runner_that_lost_its_lease_stops_before_the_next_step(h: Harness) -> None:
+    flow_id = await h.flow(
+        h.step("first", input={"key": "'a'"}),
+        h.step("second", action="second", input={"key": "'b'"}),
+    )
+    run_id = await h.queue(flow_id)
+    gate = h.script.gates["a"] = asyncio.Event()
+    stalled = h.runner(owner="stalled", lease_seconds=30, heartbeat_seconds=3600)
+    stalled_task = asyncio.create_task(stalled.execute(run_id))
+    await asyncio.wait_for(h.script.started_event("a").wait(), timeout=10)
+
+    h.clock.advance(31)  # the stalled executor's lease expires; another one takes over
+    taker = h.runner(owner="taker")
+    taker_task = asyncio.create_task(taker.execute(run_id))
+    await asyncio.wait_for(h.script.wait_calls(2), timeout=10)
+    gate.set()
+
+    assert await asyncio.wait_for(stalled_task, timeout=10) is None
+    assert await asyncio.wait_for(taker_task, timeout=10) is RunStatus.SUCCEEDED
+    # The first step ran twice (the lease expired mid-call: the ambiguous case the actions'
+    # natural keys absorb), the second only once, by the lease holder.
+    assert (h.script.count("a"), h.script.count("b")) == (2, 1)
+    assert [c.after_ambiguous_failure for c in h.script.calls if c.key == "a"] == [False, True]

@@ -118,3 +118,32 @@ async def test_slots_bound_concurrency(h: Harness) -> None:
     finally:
         await worker.stop()
     assert [await h.status(r) for r in ids] == [RunStatus.SUCCEEDED] * 4
+
+
+async def test_two_workers_share_the_queue_without_double_execution(h: Harness) -> None:
+    flow_id = await h.flow()
+    queued: dict[str, list[str]] = {}
+    for n in range(12):
+        entity = f"acct-{n % 3}"
+        key = f"{entity}-{n}"
+        queued.setdefault(entity, []).append(key)
+        await h.queue(flow_id, entity=entity, payload={"key": key})
+    first = h.worker(h.runner(owner="w1"), slots=2, poll_seconds=0.02)
+    second = h.worker(h.runner(owner="w2"), slots=2, poll_seconds=0.02)
+    await first.start()
+    await second.start()
+    try:
+        async with asyncio.timeout(WAIT):
+            await first.run_until_idle()
+            await second.run_until_idle()
+    finally:
+        await first.stop()
+        await second.stop()
+
+    assert sorted(c.key for c in h.script.calls) == sorted(k for ks in queued.values() for k in ks)
+    assert first.executed + second.executed == 12
+    for keys in queued.values():
+        starts = [h.script.order.index(f"start:{k}") for k in keys]
+        ends = [h.script.order.index(f"end:{k}") for k in keys]
+        # Each run of an entity starts only after the previous one ended.
+        assert all(ends[i] < starts[i + 1] for i in range(len(keys) - 1))

@@ -1,0 +1,407 @@
+"""Execute one step of a leased run: resolve, record the attempt, call, store the result.
+
+A step that succeeded or was skipped is never executed again (invariant 3): the runner
+skips those and feeds their stored outputs to later steps. For the others: evaluate `when`,
+resolve the input, record the attempt *before* calling (a crash leaves it "running", which
+the next attempt treats as ambiguous), take a rate-limit token, call the action, then store
+output + id mappings + attempt end in one transaction (invariant 4). Failures are decided
+by `RetryPolicy` and move the run to retry_wait, failed or dead (see engine/runner.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from pydantic import BaseModel
+
+from billsync import errors
+from billsync.clock import Clock
+from billsync.connectors import spec
+from billsync.engine import mapping
+from billsync.engine.clients import ClientCache
+from billsync.engine.flow import StepDef
+from billsync.engine.inputs import resolve_step_input, step_applies
+from billsync.engine.ratelimit import TOGAI_DEFAULT_RATE_PER_S, UNLIMITED, RateLimiters
+from billsync.engine.retry import RetryDecision, RetryKind, RetryPolicy
+from billsync.store import connections, events, runs, steps
+from billsync.store.database import Database
+from billsync.store.models import Connection, Run
+from billsync.store.status import AttemptOutcome, RunStatus, StepStatus
+
+log = structlog.get_logger(__name__)
+
+#: Requests per second when a connection sets no rate limit (Togai documents 10/s per key;
+#: Razorpay documents none, so only its 429s slow us down).
+DEFAULT_RATES: Mapping[str, float] = {"togai": TOGAI_DEFAULT_RATE_PER_S}
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    id: int
+    number: int
+    after_ambiguous_failure: bool
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What a step's execution means for the run: continue (with an output) or stop."""
+
+    stop: RunStatus | None = None  #: final/waiting status the run reached, if it stops
+    lost_lease: bool = False
+    output: dict[str, Any] | None = None
+
+
+class StepExecutor:
+    """Runs single steps; shared by every run a Runner executes."""
+
+    def __init__(
+        self,
+        db: Database,
+        registry: spec.Registry,
+        clients: ClientCache,
+        *,
+        clock: Clock,
+        policy: RetryPolicy,
+        limiters: RateLimiters,
+        lease_seconds: float,
+    ) -> None:
+        self._db = db
+        self._registry = registry
+        self._clients = clients
+        self._clock = clock
+        self._policy = policy
+        self._limiters = limiters
+        self._lease_seconds = lease_seconds
+        self._ids = mapping.StoreIdLookup(db)
+
+    async def execute(
+        self,
+        run: Run,
+        owner: str,
+        idx: int,
+        step: StepDef,
+        payload: Mapping[str, Any],
+        outputs: Mapping[str, Any],
+    ) -> StepResult:
+        action_name = step.action
+        connection: Connection | None = None
+        attempt: _Attempt | None = None
+        input_json: dict[str, Any] | None = None
+        called = False  # from here on the app may have applied the request
+        try:
+            if not step_applies(step, payload, outputs):
+                return await self._skip_step(run, owner, idx, step, action_name, None, "when")
+            connection, app, action = await self._resolve(step)
+            action_name = f"{app.name}.{action.key}"
+            data = resolve_step_input(step, action, payload, outputs)
+            input_json = data.model_dump(mode="json")
+            attempt = await self._start_attempt(
+                run, owner, idx, step, action_name, connection.id, input_json
+            )
+            if attempt is None:
+                return StepResult(lost_lease=True)
+            called = True
+            result = await self._call(run, idx, connection, app, action, data, attempt)
+            return await self._succeed_step(
+                run, owner, idx, step, action_name, connection.id, input_json, attempt, result
+            )
+        except Exception as exc:
+            if attempt is None:
+                attempt = await self._start_attempt(
+                    run,
+                    owner,
+                    idx,
+                    step,
+                    action_name,
+                    connection.id if connection else None,
+                    input_json,
+                )
+                if attempt is None:
+                    return StepResult(lost_lease=True)
+            return await self._handle_error(
+                run,
+                owner,
+                idx,
+                step,
+                action_name,
+                connection,
+                input_json,
+                attempt,
+                exc,
+                ambiguous=_ambiguous(exc, called=called),
+            )
+
+    async def _resolve(self, step: StepDef) -> tuple[Connection, spec.AppSpec, spec.ActionSpec]:
+        connection: Connection | None = None
+        if step.connection_id.isdigit():
+            async with self._db.read() as session:
+                connection = await connections.get(session, int(step.connection_id))
+        if connection is None:
+            raise errors.ConfigError(f"connection {step.connection_id} no longer exists")
+        try:
+            app = self._registry.app(connection.app)
+            action = app.action(step.action)
+        except KeyError as exc:
+            raise errors.ConfigError(
+                f"{connection.app} has no action {step.action!r} in this version"
+            ) from exc
+        return connection, app, action
+
+    async def _start_attempt(
+        self,
+        run: Run,
+        owner: str,
+        idx: int,
+        step: StepDef,
+        action_name: str,
+        connection_id: int | None,
+        input_json: dict[str, Any] | None,
+    ) -> _Attempt | None:
+        """Record the attempt before the call; None if the lease is gone."""
+        now = self._clock.now()
+        async with self._db.write() as session:
+            if not await runs.holds_lease(session, run.id, owner=owner, now=now):
+                return None
+            previous = await steps.last_attempt(session, run.id, idx)
+            ambiguous = False
+            if previous is not None:
+                ambiguous = previous.ambiguous
+                if previous.outcome == AttemptOutcome.RUNNING:
+                    # The executor died (or lost its lease) mid-call: the call may have
+                    # reached the provider.
+                    ambiguous = True
+                    await steps.finish_attempt(
+                        session,
+                        previous.id,
+                        outcome=AttemptOutcome.INTERRUPTED,
+                        now=now,
+                        message="the executor stopped during this attempt",
+                        ambiguous=True,
+                    )
+            row = await steps.start_attempt(session, run.id, idx, now=now)
+            await steps.upsert(
+                session,
+                run.id,
+                idx,
+                step_id=step.id,
+                action=action_name,
+                connection_id=connection_id,
+                status=StepStatus.RUNNING,
+                input=input_json,
+                now=now,
+                new_attempt=True,
+            )
+            return _Attempt(row.id, row.attempt, ambiguous)
+
+    async def _call(
+        self,
+        run: Run,
+        idx: int,
+        connection: Connection,
+        app: spec.AppSpec,
+        action: spec.ActionSpec,
+        data: BaseModel,
+        attempt: _Attempt,
+    ) -> spec.ActionResult:
+        client = await self._clients.get(connection)
+        rate = connection.rate_limit
+        if rate is None:
+            rate = DEFAULT_RATES.get(app.name, UNLIMITED)
+        bucket = self._limiters.get(str(connection.id), rate)
+        await bucket.acquire()
+        ctx = spec.ActionContext(
+            client=client,
+            options={k: str(v) for k, v in connection.options.items() if v is not None},
+            ids=self._ids,
+            idempotency_key=f"{run.id}:{idx}",
+            after_ambiguous_failure=attempt.after_ambiguous_failure,
+        )
+        try:
+            result = await action.run(ctx, data)
+        except errors.RateLimitedError as exc:
+            bucket.penalize(exc.retry_after)
+            raise
+        if not isinstance(result, spec.ActionResult):
+            raise TypeError(f"{app.name}.{action.key} returned {type(result).__name__}")
+        return result
+
+    async def _succeed_step(
+        self,
+        run: Run,
+        owner: str,
+        idx: int,
+        step: StepDef,
+        action_name: str,
+        connection_id: int,
+        input_json: dict[str, Any],
+        attempt: _Attempt,
+        result: spec.ActionResult,
+    ) -> StepResult:
+        output = result.output.model_dump(mode="json")
+        now = self._clock.now()
+        async with self._db.write() as session:
+            # The effect happened: record it even if the lease was lost meanwhile, so the
+            # next holder sees the step as done instead of calling the app again.
+            await mapping.write_links(session, result.links, run_id=run.id, now=now)
+            await steps.upsert(
+                session,
+                run.id,
+                idx,
+                step_id=step.id,
+                action=action_name,
+                connection_id=connection_id,
+                status=StepStatus.SUCCEEDED,
+                input=input_json,
+                output=output,
+                now=now,
+                finished=True,
+            )
+            await steps.finish_attempt(
+                session, attempt.id, outcome=AttemptOutcome.SUCCEEDED, now=now
+            )
+            held = await runs.renew_leases(
+                session, [run.id], owner=owner, now=now, lease_seconds=self._lease_seconds
+            )
+        if run.id not in held:
+            return StepResult(lost_lease=True)
+        return StepResult(output=output)
+
+    async def _skip_step(
+        self,
+        run: Run,
+        owner: str,
+        idx: int,
+        step: StepDef,
+        action_name: str,
+        connection_id: int | None,
+        reason: str,
+    ) -> StepResult:
+        now = self._clock.now()
+        async with self._db.write() as session:
+            if not await runs.holds_lease(session, run.id, owner=owner, now=now):
+                return StepResult(lost_lease=True)
+            await steps.upsert(
+                session,
+                run.id,
+                idx,
+                step_id=step.id,
+                action=action_name,
+                connection_id=connection_id,
+                status=StepStatus.SKIPPED,
+                error="skipped: `when` is false" if reason == "when" else reason,
+                now=now,
+                finished=True,
+            )
+        return StepResult(output=None)
+
+    async def _handle_error(
+        self,
+        run: Run,
+        owner: str,
+        idx: int,
+        step: StepDef,
+        action_name: str,
+        connection: Connection | None,
+        input_json: dict[str, Any] | None,
+        attempt: _Attempt,
+        exc: Exception,
+        *,
+        ambiguous: bool,
+    ) -> StepResult:
+        decision = self._policy.decide(exc, attempt.number)
+        self._log_failure(run, idx, action_name, exc, decision)
+        outcome, step_status, run_status = _OUTCOMES[decision.kind]
+        now = self._clock.now()
+        async with self._db.write() as session:
+            await steps.finish_attempt(
+                session,
+                attempt.id,
+                outcome=outcome,
+                now=now,
+                error_class=type(exc).__name__,
+                message=decision.reason,
+                ambiguous=ambiguous,
+            )
+            await steps.upsert(
+                session,
+                run.id,
+                idx,
+                step_id=step.id,
+                action=action_name,
+                connection_id=connection.id if connection else None,
+                status=step_status,
+                input=input_json,
+                error=decision.reason,
+                now=now,
+                finished=decision.kind is not RetryKind.RETRY,
+            )
+            if decision.kind is RetryKind.SKIP:
+                if not await runs.holds_lease(session, run.id, owner=owner, now=now):
+                    return StepResult(lost_lease=True)
+                return StepResult(output=None)
+            if decision.kind is RetryKind.RETRY:
+                moved = await runs.schedule_retry(
+                    session,
+                    run.id,
+                    owner=owner,
+                    now=now,
+                    at=now + timedelta(seconds=decision.delay),
+                    error=decision.reason,
+                )
+            else:
+                moved = await runs.fail(
+                    session,
+                    run.id,
+                    owner=owner,
+                    now=now,
+                    error=decision.reason,
+                    dead=decision.kind is RetryKind.DEAD,
+                )
+                if moved:
+                    await events.mark_processed_if_done(session, run.event_id)
+        if not moved:
+            return StepResult(lost_lease=True)
+        return StepResult(stop=run_status)
+
+    def _log_failure(
+        self, run: Run, idx: int, action: str, exc: Exception, decision: RetryDecision
+    ) -> None:
+        fields: dict[str, Any] = {
+            "run_id": run.id,
+            "step": idx,
+            "action": action,
+            "decision": decision.kind.value,
+            "delay": round(decision.delay, 3),
+            "reason": decision.reason,
+        }
+        if isinstance(exc, errors.ConnectorError) and exc.internal_message:
+            fields["detail"] = exc.internal_message  # scrubbed by the connector
+        if decision.system:
+            log.error("step failed with an unexpected error", exc_info=exc, **fields)
+        else:
+            log.warning("step failed", **fields)
+
+
+def _ambiguous(exc: Exception, *, called: bool) -> bool:
+    """Whether the failed attempt may have changed something at the provider."""
+    if isinstance(exc, errors.UnavailableError):
+        return exc.ambiguous
+    if isinstance(exc, errors.ConnectorError):
+        # The app answered (or the engine refused before sending): nothing was applied.
+        return False
+    # Our bug inside the action, or the store failing after the call returned: the request
+    # may well have been applied, so the next attempt must check before writing again.
+    return called
+
+
+#: decision → (attempt outcome, step status, run status)
+_OUTCOMES: Mapping[RetryKind, tuple[AttemptOutcome, StepStatus, RunStatus]] = {
+    RetryKind.RETRY: (AttemptOutcome.RETRY, StepStatus.RETRY_WAIT, RunStatus.RETRY_WAIT),
+    RetryKind.FAIL: (AttemptOutcome.FAILED, StepStatus.FAILED, RunStatus.FAILED),
+    RetryKind.DEAD: (AttemptOutcome.DEAD, StepStatus.DEAD, RunStatus.DEAD),
+    RetryKind.SKIP: (AttemptOutcome.SKIPPED, StepStatus.SKIPPED, RunStatus.RUNNING),
+}
