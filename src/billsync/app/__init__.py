@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from billsync.app.root import App, build, default_registry
+from billsync.app.root import App, build
 
-__all__ = ["App", "build", "default_registry"]
+__all__ = ["App", "build"]

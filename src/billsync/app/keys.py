@@ -70,6 +70,4 @@ async def rotate(app: App, *, retire: bool = False, actor: str = "cli") -> Rotat
     if retire and key_file is not None:
         _write_keys(key_file, keys[:1])
         retired = len(keys) - 1
-    return RotationReport(
-        rows=rows, key_id=key_id_of(keys[0]), key_file=key_file, retired=retired
-    )
+    return RotationReport(rows=rows, key_id=key_id_of(keys[0]), key_file=key_file, retired=retired)

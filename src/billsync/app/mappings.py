@@ -107,9 +107,9 @@ async def _razorpay_links(client: Any) -> AsyncIterator[tuple[str, IdLink]]:
             yield "razorpay invoices", IdLink(LinkKind.INVOICE_INVOICE, invoice_id, invoice.id)
 
 
-async def _togai_links(app: App, connection: Connection, client: Any) -> AsyncIterator[
-    tuple[str, IdLink]
-]:
+async def _togai_links(
+    app: App, connection: Connection, client: Any
+) -> AsyncIterator[tuple[str, IdLink]]:
     rate = connection.rate_limit
     bucket = app.limiters.get(
         str(connection.id), TOGAI_DEFAULT_RATE_PER_S if rate is None else rate or UNLIMITED
@@ -195,4 +195,3 @@ async def rebuild(
             },
         )
     return report
-

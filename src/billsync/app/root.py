@@ -15,7 +15,8 @@ import structlog
 
 from billsync.clock import Clock, SystemClock
 from billsync.config import Settings
-from billsync.connectors import razorpay, spec, togai
+from billsync.connectors import spec
+from billsync.connectors.catalogue import default_registry
 from billsync.engine.clients import ClientCache, TransportFor, real_network
 from billsync.engine.dispatch import EmbeddedDispatcher
 from billsync.engine.intake import Intake
@@ -28,11 +29,6 @@ from billsync.store.database import Database
 from billsync.store.vault import Vault, default_key_file, open_vault
 
 log = structlog.get_logger(__name__)
-
-
-def default_registry() -> spec.Registry:
-    """Every app billsync ships, in a stable order."""
-    return spec.Registry((togai.APP, razorpay.APP))
 
 
 @dataclass
