@@ -44,18 +44,14 @@ class Settings(BaseSettings):
     #: Grace period for in-flight runs on shutdown before their leases are released.
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 
-    #: Attempts of one step before the run is dead (transient errors) or failed.
+    #: Attempts of one step before a run failing transiently (or on our bug) is dead.
     retry_max_attempts: int = Field(default=10, ge=1)
-    #: Exponential backoff: base * 2**(attempt-1), capped, with full jitter.
-    retry_base_seconds: float = Field(default=2.0, gt=0)
-    retry_cap_seconds: float = Field(default=600.0, gt=0)
-    #: Attempts for unknown exceptions (our bugs) before the run is dead.
-    retry_max_bug_attempts: int = Field(default=3, ge=1)
+    #: Exponential backoff with full jitter: up to base * 2**(attempt-1), capped.
+    retry_base_seconds: float = Field(default=1.0, gt=0)
+    retry_cap_seconds: float = Field(default=300.0, gt=0)
 
     #: HTTP timeout for calls to Togai and Razorpay, in seconds.
     http_timeout: float = Field(default=10.0, gt=0)
-    #: Default requests/second per connection when a connection sets none.
-    default_rate_limit: float = Field(default=10.0, gt=0)
 
     def secret_key_list(self) -> list[str]:
         if self.secret_keys is None:
