@@ -54,8 +54,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -253,12 +252,6 @@ async def run(spec: ActionSpec, context: ActionContext, data: Mapping[str, Any])
     return result
 
 
-@contextmanager
-def _served(sandbox: Any) -> Iterator[str]:
-    with serve(sandbox) as url:
-        yield url
-
-
 def connector_test_class(harness: AppHarness) -> type:
     """Build the test class for one app. Assign it to a module-level `Test…` name."""
     cases = harness.cases
@@ -279,7 +272,7 @@ def connector_test_class(harness: AppHarness) -> type:
                     if hasattr(sandbox, "aclose"):
                         await sandbox.aclose()
             else:
-                with _served(sandbox) as base_url:
+                with serve(sandbox) as base_url:
                     raw = httpx.AsyncClient(base_url=base_url)
                     suite_env = SuiteEnv(harness, "socket", sandbox, base_url, raw)
                     try:
