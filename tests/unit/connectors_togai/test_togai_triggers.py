@@ -68,6 +68,19 @@ async def test_refetched_status_decides_void_and_draft() -> None:
     assert draft.trigger is None
 
 
+@pytest.mark.parametrize(
+    ("status", "trigger"),
+    [("VOID", None), ("PAID", None), ("DRAFT", None), ("PARTIALLY_PAID", "invoice.generated")],
+)
+async def test_a_late_generated_hint_fires_only_while_something_is_due(
+    status: str, trigger: str | None
+) -> None:
+    fake = seeded()
+    fake.invoices["inv.1"]["status"] = status
+    [event] = await parse(fake, {"event": "INVOICE_GENERATED", "payload": {"id": "inv.1"}})
+    assert event.trigger == trigger
+
+
 async def test_unknown_types_are_kept_without_a_trigger_and_without_api_calls() -> None:
     fake = seeded()
     body = {"event": "PRICE_PLAN_CREATED", "payload": {"id": "pp.1"}}

@@ -29,10 +29,13 @@ from billsync.connectors.togai.triggers import (
     INVOICE_VOIDED,
     account_event,
     invoice_event,
+    invoice_trigger,
 )
 from billsync.domain import IncomingEvent
 
 _DATETIME: TypeAdapter[datetime] = TypeAdapter(TogaiDatetime)
+#: What a poll saw, phrased as the webhook hint that would have said the same.
+_HINTS = {INVOICE_GENERATED: "invoice_generated", INVOICE_VOIDED: "invoice_voided"}
 PollResult = tuple[Sequence[IncomingEvent], Mapping[str, Any]]
 
 
@@ -100,7 +103,7 @@ async def _invoice_event(
         invoice = await client.get_invoice(invoice_id)
         # The list is a snapshot: skip invoices that moved on since (the other poller or
         # a webhook reports their new state).
-        if (invoice.status == "VOID") != (trigger == INVOICE_VOIDED) or not invoice.owner_id:
+        if invoice_trigger(invoice, _HINTS[trigger]) != trigger or not invoice.owner_id:
             return None
         if invoice.owner_id not in accounts:
             accounts[invoice.owner_id] = await client.get_account(invoice.owner_id)

@@ -12,7 +12,7 @@ Accepted envelope shapes, in order (documented assumption, see docs/connectors/t
 
 Event names are matched loosely (`INVOICE_GENERATED`, `invoice.generated`, "Invoice
 generation" …). For invoices the re-fetched status decides: VOID → invoice.voided, DRAFT →
-nothing yet; a generated/DUE hint otherwise → invoice.generated. Every trigger also has a
+nothing yet, DUE → invoice.generated (see `invoice_trigger`). Every trigger also has a
 poller; the external ids (`account:<id>:created`, `invoice:<id>:DUE`, `invoice:<id>:VOID`)
 are the same whichever path saw the change, so the engine's dedupe collapses them.
 """
@@ -43,6 +43,7 @@ _GENERATED_HINTS = frozenset(
 _INVOICE_CHANGE_HINTS = frozenset(
     {"invoice_updated", "invoice_updation", "invoice_voided", "invoice_void", "invoice_status"}
 )
+_COLLECTIBLE = frozenset({"DUE", "PARTIALLY_PAID"})
 _ACCOUNT_CREATED_HINTS = frozenset({"account_created", "account_creation", "account_create"})
 _DATETIME: TypeAdapter[datetime] = TypeAdapter(TogaiDatetime)
 
@@ -97,12 +98,17 @@ def invoice_event(
 
 
 def invoice_trigger(invoice: Invoice, hint: str | None) -> str | None:
-    """Which trigger a (re-fetched) invoice fires, given the delivery's hint if any."""
+    """Which trigger a (re-fetched) invoice fires, given the delivery's hint if any.
+
+    A "generated" hint fires only while something is still due: a late delivery for an
+    invoice that was voided or paid meanwhile reports nothing (the void has its own
+    delivery and poll). Without such a hint the current status decides.
+    """
+    if hint in _GENERATED_HINTS:
+        return INVOICE_GENERATED if invoice.status in _COLLECTIBLE else None
     if invoice.status == "VOID":
         return INVOICE_VOIDED
-    if invoice.status == "DRAFT":
-        return None
-    if invoice.status == "DUE" or hint in _GENERATED_HINTS:
+    if invoice.status == "DUE":
         return INVOICE_GENERATED
     return None
 
