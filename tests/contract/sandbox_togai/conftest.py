@@ -37,6 +37,20 @@ class Sandbox:
         response = httpx.request(method, f"{self.url}/_sandbox{path}", **kwargs)
         return response
 
+    def settled_deliveries(self, within: float = 10) -> list[dict[str, Any]]:
+        """Deliveries once none is pending: a listener sees a body before the sandbox sees
+        the answer, so right after a listener got something its delivery may be pending."""
+        deadline = time.monotonic() + within
+        while True:
+            deliveries: list[dict[str, Any]] = self.control("GET", "/webhooks/deliveries").json()[
+                "deliveries"
+            ]
+            if all(d["status"] != "pending" for d in deliveries):
+                return deliveries
+            if time.monotonic() > deadline:
+                raise AssertionError(f"deliveries still pending: {deliveries}")
+            time.sleep(0.02)
+
     def invoice(self, account_id: str, total: float = 881.94, status: str = "DUE") -> str:
         r = self.control(
             "POST",

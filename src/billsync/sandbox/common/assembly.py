@@ -32,7 +32,9 @@ class SandboxApp(SandboxMiddleware):
         control_prefix: str = "/_sandbox",
     ) -> None:
         stats = Stats()
+        # API routes first: they are the hot path, and Starlette tries routes in order.
         routes = [
+            *api_routes,
             *control_routes(
                 faults=faults,
                 dispatcher=dispatcher,
@@ -41,7 +43,6 @@ class SandboxApp(SandboxMiddleware):
                 reset=reset,
                 prefix=control_prefix,
             ),
-            *api_routes,
         ]
         starlette = Starlette(
             routes=routes, exception_handlers=exception_handlers, lifespan=dispatcher.lifespan

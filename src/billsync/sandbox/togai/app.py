@@ -44,12 +44,12 @@ def create_app(config: TogaiSandboxConfig | None = None) -> SandboxApp:
     store = TogaiStore()
     ctx = TogaiContext(config, store, ids, events.TogaiEvents(dispatcher, ids))
     api_routes = [
-        *control.routes(ctx),
         *customers.routes(ctx),
         *accounts.routes(ctx),
         *settings_routes.routes(ctx),
         *invoices.routes(ctx),
         *payments.routes(ctx),
+        *control.routes(ctx),
     ]
     return SandboxApp(
         api_routes,
