@@ -3,7 +3,7 @@
 Togai signs nothing and publishes no webhook envelope (UNCONFIRMED), so a delivery is only
 a hint: it names an entity, and the entity is always re-fetched with the connection's
 client. The connection's secret URL token authenticates the delivery (engine side).
-Accepted envelope shapes, in order (documented assumption, see docs/connectors/togai.md):
+Accepted envelope shapes, in order (a documented assumption, matching billsync's sandbox):
 
 - `{"event"|"eventType"|"type": <name>, "payload"|"data"|"entity": <entity or ref>}`
 - a reference is `{"entityType": "INVOICE", "entityId": "inv.1"}` (or `entity_type`/
