@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import billsync
-from billsync.api import webhooks
+from billsync.api import v1, webhooks
 from billsync.app import App
 
 RouterFactory = Callable[[App], APIRouter]
@@ -43,7 +43,7 @@ def health_router(app: App) -> APIRouter:
 
 
 #: What every billsync process serves; later faces append their factories here.
-ROUTERS: tuple[RouterFactory, ...] = (health_router, webhooks.router)
+ROUTERS: tuple[RouterFactory, ...] = (health_router, webhooks.router, v1.router)
 
 
 def create_api(

@@ -180,3 +180,9 @@ async def cancel(app: App, run_id: int, *, actor: str = "cli") -> Run:
     if fresh is None:
         raise RunNotFoundError(f"no run {run_id}")
     return fresh
+
+
+async def counts(app: App) -> dict[str, int]:
+    """Runs per status."""
+    async with app.db.read() as session:
+        return await runs.count_by_status(session)

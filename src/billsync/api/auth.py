@@ -1,0 +1,45 @@
+"""Bearer admin tokens (`billsync tokens create`): every /api/v1 route but health needs one.
+
+The dependency answers 401 with `WWW-Authenticate: Bearer` when the header is missing,
+malformed, unknown or revoked, and otherwise yields the audit actor ("api:<token name>").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, HTTPException
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from billsync.app import App, audit, tokens
+
+ActorDependency = Callable[..., Awaitable[str]]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="AdminToken",
+    description="An admin token made with `billsync tokens create NAME`.",
+)
+
+UNAUTHORIZED = HTTPException(
+    status_code=401,
+    detail="a valid admin token is required (Authorization: Bearer <token>)",
+    headers={"WWW-Authenticate": "Bearer"},
+)
+
+
+def actor_dependency(app: App) -> ActorDependency:
+    """The dependency authenticating requests to `app`; it returns the audit actor."""
+
+    async def require_token(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> str:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise UNAUTHORIZED
+        name = await tokens.authenticate(app, credentials.credentials)
+        if name is None:
+            raise UNAUTHORIZED
+        return audit.api_actor(name)
+
+    return require_token

@@ -1,0 +1,1 @@
+"""Request and response models of /api/v1, one module per noun (XCreate / XUpdate / XPublic)."""

@@ -1,0 +1,63 @@
+"""Connections: credentials go in, never come out (responses show the webhook URL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from billsync.app.connections import ConnectionInfo
+
+
+class ConnectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    app: str = Field(min_length=1, max_length=40)
+    name: str = Field(min_length=1, max_length=120)
+    #: Field name → value, secret fields included (see GET /apps for the fields).
+    values: dict[str, str] = Field(default_factory=dict)
+    #: Requests per second toward the app; null: the default.
+    rate_limit: float | None = Field(default=None, ge=0)
+
+
+class ConnectionUpdate(BaseModel):
+    """Only the fields given change; `values` are merged over the stored ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    values: dict[str, str] | None = None
+    rate_limit: float | None = Field(default=None, ge=0)
+
+
+class WebhookSecretRotate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: Apps that sign deliveries (Razorpay): the new secret set at the provider.
+    #: Apps authenticated by URL token (Togai): leave out; a new URL is generated.
+    webhook_secret: str | None = Field(default=None, min_length=1)
+
+
+class ConnectionPublic(BaseModel):
+    id: int
+    app: str
+    name: str
+    options: dict[str, Any]
+    rate_limit: float | None
+    webhook_url: str
+
+    @classmethod
+    def of(cls, info: ConnectionInfo) -> ConnectionPublic:
+        return cls(
+            id=info.id,
+            app=info.app,
+            name=info.name,
+            options=info.options,
+            rate_limit=info.rate_limit,
+            webhook_url=info.webhook_url,
+        )
+
+
+class ConnectionTestPublic(BaseModel):
+    ok: bool
+    error: str | None = None

@@ -1,0 +1,152 @@
+"""Flows, templates and previews."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from billsync.app.flow_admin import FlowDetail
+from billsync.engine import preview
+from billsync.engine.templates import FlowTemplate
+
+
+class FlowCreate(BaseModel):
+    """Either `template` with `connections` (app name → connection id), or `definition`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    template: str | None = Field(default=None, min_length=1)
+    connections: dict[str, int] = Field(default_factory=dict)
+    #: Overrides the template's name.
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    #: A full flow definition (see docs/flows.md): name, direction, trigger, steps.
+    definition: dict[str, Any] | None = None
+    enabled: bool = False
+
+
+class FlowUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    definition: dict[str, Any]
+
+
+class FlowPreviewRequest(BaseModel):
+    """A sample payload or a stored event; the flow's current definition unless given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    payload: dict[str, Any] | None = None
+    event_id: int | None = None
+    definition: dict[str, Any] | None = None
+
+
+class FlowPublic(BaseModel):
+    id: int
+    name: str
+    enabled: bool
+    current_version: int
+    template_key: str | None
+    created_at: datetime
+    updated_at: datetime
+    definition: dict[str, Any]
+    versions: list[int]
+
+    @classmethod
+    def of(cls, detail: FlowDetail) -> FlowPublic:
+        flow = detail.flow
+        return cls(
+            id=flow.id,
+            name=flow.name,
+            enabled=flow.enabled,
+            current_version=flow.current_version,
+            template_key=flow.template_key,
+            created_at=flow.created_at,
+            updated_at=flow.updated_at,
+            definition=detail.definition,
+            versions=detail.versions,
+        )
+
+
+class FlowCreatedPublic(FlowPublic):
+    #: Flows created with it from the template's companions (e.g. paid + partially paid).
+    companion_ids: list[int] = Field(default_factory=list)
+
+
+class TemplateStepPublic(BaseModel):
+    id: str
+    app: str
+    action: str
+    input: dict[str, str]
+    when: str | None
+
+
+class TemplatePublic(BaseModel):
+    key: str
+    name: str
+    description: str
+    direction: str
+    trigger_app: str
+    trigger: str
+    filter: str | None
+    apps: list[str]
+    companions: list[str]
+    steps: list[TemplateStepPublic]
+
+    @classmethod
+    def of(cls, t: FlowTemplate) -> TemplatePublic:
+        return cls(
+            key=t.key,
+            name=t.name,
+            description=t.description,
+            direction=t.direction.value,
+            trigger_app=t.trigger_app,
+            trigger=t.trigger,
+            filter=t.filter,
+            apps=list(t.apps),
+            companions=list(t.companions),
+            steps=[
+                TemplateStepPublic(
+                    id=s.id, app=s.app, action=s.action, input=dict(s.input or {}), when=s.when
+                )
+                for s in t.steps
+            ],
+        )
+
+
+class StepPreviewPublic(BaseModel):
+    step_id: str
+    app: str
+    action: str
+    writes: bool
+    status: str
+    input: dict[str, Any] | None
+    output: dict[str, Any] | None
+    error: str | None
+    reason: str | None
+
+
+class FlowPreviewPublic(BaseModel):
+    trigger_matched: bool
+    steps: list[StepPreviewPublic]
+
+    @classmethod
+    def of(cls, result: preview.FlowPreview) -> FlowPreviewPublic:
+        return cls(
+            trigger_matched=result.trigger_matched,
+            steps=[
+                StepPreviewPublic(
+                    step_id=s.step_id,
+                    app=s.app,
+                    action=s.action,
+                    writes=s.writes,
+                    status=s.status.value,
+                    input=s.input,
+                    output=s.output,
+                    error=s.error,
+                    reason=s.reason,
+                )
+                for s in result.steps
+            ],
+        )

@@ -1,0 +1,69 @@
+"""Admin tokens guard everything but health, metrics and webhooks."""
+
+from __future__ import annotations
+
+import pytest
+
+from billsync.app import audit, tokens
+from tests.api.conftest import Env
+
+GUARDED = [
+    ("GET", "/api/v1/apps"),
+    ("GET", "/api/v1/connections"),
+    ("GET", "/api/v1/connections/1"),
+    ("POST", "/api/v1/connections"),
+    ("GET", "/api/v1/flows"),
+    ("GET", "/api/v1/templates"),
+    ("GET", "/api/v1/runs"),
+    ("POST", "/api/v1/runs/1/replay"),
+    ("GET", "/api/v1/events"),
+    ("GET", "/api/v1/mappings"),
+    ("GET", "/api/v1/audit"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), GUARDED)
+async def test_no_token_is_401(env: Env, method: str, path: str) -> None:
+    r = await env.anon.request(method, path)
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert "token" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Bearer bst_not-a-real-token", "Bearer nonsense", "Basic dXNlcjpwYXNz", "Bearer"],
+)
+async def test_bad_token_is_401(env: Env, header: str) -> None:
+    r = await env.anon.get("/api/v1/flows", headers={"Authorization": header})
+    assert r.status_code == 401
+
+
+async def test_revoked_token_is_401(env: Env) -> None:
+    _, token = await tokens.create(env.app, "short-lived")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await env.anon.get("/api/v1/flows", headers=headers)).status_code == 200
+    assert await tokens.revoke(env.app, "short-lived")
+    assert (await env.anon.get("/api/v1/flows", headers=headers)).status_code == 401
+
+
+async def test_health_metrics_and_webhooks_need_no_token(env: Env) -> None:
+    health = await env.anon.get("/api/v1/health")
+    assert health.status_code == 200
+    assert health.json()["status"] == "ok"
+    assert (await env.anon.get("/metrics")).status_code == 200
+    # A webhook without a valid signature is refused by intake (404: no such connection),
+    # not by the admin-token check.
+    hook = await env.anon.post("/webhooks/razorpay/99", content=b"{}")
+    assert hook.status_code == 404
+
+
+async def test_token_use_is_recorded_and_changes_name_the_token(env: Env) -> None:
+    r = await env.http.post("/api/v1/flows/1/enable")
+    assert r.status_code == 404
+    listed = await tokens.list_all(env.app)
+    assert [t.name for t in listed] == ["tester"]
+    assert listed[0].last_used_at is not None
+    entries = await audit.recent(env.app)
+    assert entries[0].action == "token.create"
+    assert entries[0].target == "token:tester"
