@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from billsync.store.database import Database
-from tests.e2e.harness import TOGAI_TOKEN, RZP_KEY, Stack, sandboxes
+from tests.e2e.harness import RZP_KEY, TOGAI_TOKEN, Stack, sandboxes
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 

@@ -58,10 +58,8 @@ FAST = {
 }
 
 
-async def eventually(
-    check: Callable[[], Awaitable[bool]], what: str, timeout: float = 60.0
-) -> None:
-    deadline = time.monotonic() + timeout
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = 60.0) -> None:
+    deadline = time.monotonic() + within
     while not await check():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
@@ -322,6 +320,17 @@ class Stack:
         razorpay = (await self.razorpay.get("/_sandbox/stats")).json()["objects"]
         return togai, razorpay
 
+    async def faulted(self) -> tuple[int, int]:
+        """(5xx answers, lost responses) the sandboxes injected so far."""
+        assert self.togai is not None and self.razorpay is not None
+        errors = lost = 0
+        for client in (self.togai, self.razorpay):
+            stats = (await client.get("/_sandbox/stats")).json()["requests"]
+            for counts in stats.values():
+                errors += sum(n for status, n in counts.items() if status.startswith("5"))
+                lost += counts.get("lost", 0)
+        return errors, lost
+
     async def set_faults(self, **faults: Any) -> None:
         assert self.togai is not None and self.razorpay is not None
         for client in (self.togai, self.razorpay):
@@ -345,9 +354,9 @@ class Stack:
         unfinished = sum(counts.get(s.value, 0) for s in UNFINISHED_RUN)
         return unfinished == 0 and counts.get("succeeded", 0) >= succeeded
 
-    async def wait_settled(self, succeeded: int, timeout: float = 60.0) -> None:
+    async def wait_settled(self, succeeded: int, within: float = 60.0) -> None:
         try:
-            await eventually(lambda: self.settled(succeeded), f"{succeeded} runs", timeout)
+            await eventually(lambda: self.settled(succeeded), f"{succeeded} runs", within)
         except AssertionError:
             raise AssertionError(
                 f"runs did not settle: {await self.run_counts()}\n{self.log_tail()}"
