@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -20,13 +21,22 @@ def _diff(conn: Connection) -> list[Any]:
     return list(compare_metadata(context, Base.metadata))
 
 
-async def test_migrated_schema_matches_models(db: Database) -> None:
+@pytest.fixture
+async def fresh(empty_db: Database) -> Database:
+    """A schema of its own, migrated here (these tests also migrate down)."""
+    await empty_db.migrate()
+    return empty_db
+
+
+async def test_migrated_schema_matches_models(fresh: Database) -> None:
+    db = fresh
     async with db.engine.connect() as conn:
         diff = await conn.run_sync(_diff)
     assert diff == []
 
 
-async def test_downgrade_to_base_then_upgrade_again(db: Database) -> None:
+async def test_downgrade_to_base_then_upgrade_again(fresh: Database) -> None:
+    db = fresh
     await migrate.downgrade(db.engine, "base")
     async with db.engine.connect() as conn:
         tables = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
@@ -36,7 +46,8 @@ async def test_downgrade_to_base_then_upgrade_again(db: Database) -> None:
         assert await conn.run_sync(_diff) == []
 
 
-async def test_migrate_twice_is_a_no_op(db: Database) -> None:
+async def test_migrate_twice_is_a_no_op(fresh: Database) -> None:
+    db = fresh
     await db.migrate()
     async with db.engine.connect() as conn:
         version = (await conn.exec_driver_sql("SELECT version_num FROM alembic_version")).all()
