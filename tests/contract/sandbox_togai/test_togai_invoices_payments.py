@@ -154,6 +154,12 @@ def test_custom_invoices(api: togai_client.ApiClient) -> None:
         draft.id, UpdateInvoiceRequest.from_dict({"lineItems": [{"value": 42}]})
     )
     assert changed.total_amount == 42 and changed.status == "DRAFT"
+    with pytest.raises(BadRequestException):  # DRAFT -> PAID is illegal: nothing changes
+        invoices.update_invoice(
+            draft.id,
+            UpdateInvoiceRequest.from_dict({"lineItems": [{"value": 7}], "status": "PAID"}),
+        )
+    assert invoices.get_invoice(draft.id).total_amount == 42
 
     future = datetime.now(UTC) + timedelta(days=40)
     with pytest.raises(BadRequestException):

@@ -234,7 +234,7 @@ class WebhookDispatcher:
                 response = await client.post(
                     delivery.url, content=delivery.body, headers=delivery.headers
                 )
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 delivery.last_status = None
                 delivery.last_error = f"{type(exc).__name__}: {exc}"
             else:

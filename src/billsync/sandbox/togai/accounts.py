@@ -13,6 +13,7 @@ from billsync.sandbox.togai.context import TogaiContext
 from billsync.sandbox.togai.errors import ApiError
 from billsync.sandbox.togai.pagination import page, page_request
 from billsync.sandbox.togai.responses import json_response
+from billsync.sandbox.togai.settings import full_setting_id
 from billsync.sandbox.togai.store import Record
 
 _OPTIONAL = ("netTermDays", "address", "primaryEmail", "billingInformation", "metadata")
@@ -48,8 +49,7 @@ def store_entity_setting(
     ctx: TogaiContext, setting: Record, entity_type: str, entity_id: str
 ) -> None:
     full = {**setting, "entityType": entity_type, "entityId": entity_id}
-    full_id = f"setting.{setting['namespace']}.{setting['id']}.{entity_type}.{entity_id}"
-    ctx.store.put_setting(full_id, full)
+    ctx.store.put_setting(full_setting_id(full), full)
 
 
 def render_account(ctx: TogaiContext, account: Record) -> Record:

@@ -98,11 +98,14 @@ def routes(ctx: TogaiContext) -> list[Route]:
         invoice = lifecycle.get_invoice_or_404(ctx, request.path_params["invoice_id"])
         body = await ctx.body(request, schemas.UPDATE_INVOICE)
         status = body.pop("status", None)
+        if status is not None:
+            # Refuse before changing anything, so a bad PATCH leaves the invoice as it was.
+            if status == "PAID" and not ctx.config.allow_patch_paid:
+                raise ApiError(400, "Payment should be recorded to mark an invoice as paid")
+            lifecycle.check_transition(invoice, status)
         if body:
             _update_custom_fields(ctx, invoice, body)
         if status is not None:
-            if status == "PAID" and not ctx.config.allow_patch_paid:
-                raise ApiError(400, "Payment should be recorded to mark an invoice as paid")
             lifecycle.transition(ctx, invoice, status)
         return json_response(invoice)
 

@@ -94,10 +94,14 @@ def set_period(invoice: Record, start: datetime, end: datetime) -> None:
     invoice["dueDate"] = iso(end + timedelta(days=invoice["netTermDays"]))
 
 
-def transition(ctx: TogaiContext, invoice: Record, status: str) -> None:
+def check_transition(invoice: Record, status: str) -> None:
     current = invoice["status"]
     if status not in TRANSITIONS.get(current, frozenset()):
         raise ApiError(400, f"Invoice {invoice['id']} cannot move from {current} to {status}")
+
+
+def transition(ctx: TogaiContext, invoice: Record, status: str) -> None:
+    check_transition(invoice, status)
     invoice["status"] = status
     stamp = iso(now())
     invoice["updatedAt"] = stamp
