@@ -56,9 +56,10 @@ def test_every_overlay_row_is_listed() -> None:
             assert (name, status) in listed
 
 
-def test_overlays_only_refine_known_classes() -> None:
-    assert razorpay_errors.ERROR_OVERLAY == {409: errors.UnavailableError}
-    assert togai_errors.ERROR_OVERLAY == {}
+def test_overlay_rows_name_connector_error_classes() -> None:
+    for overlay, _parser, _body in OVERLAYS.values():
+        for status, cls in overlay.items():
+            assert 400 <= status <= 599 and issubclass(cls, errors.ConnectorError)
 
 
 @pytest.mark.parametrize(("name", "status", "cls"), rows())
