@@ -31,10 +31,11 @@ class Faults:
     webhook_shuffle: bool = False
     webhook_failure_rate: float = 0.0
     seed: int | None = None
-    rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
-    bucket: TokenBucket | None = field(default=None, repr=False, compare=False)
-    active: bool = field(default=False, repr=False, compare=False)
-    _baseline: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Derived state, rebuilt by every change of the settings above.
+    rng: random.Random = field(init=False, repr=False, compare=False)
+    bucket: TokenBucket | None = field(init=False, repr=False, compare=False)
+    active: bool = field(init=False, repr=False, compare=False)
+    _baseline: dict[str, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         values = self.to_dict()
@@ -45,7 +46,10 @@ class Faults:
         return {name: getattr(self, name) for name in setting_names()}
 
     def update(self, changes: Mapping[str, Any]) -> None:
-        """Merge validated `changes` into the settings; nothing changes if any value is bad."""
+        """Merge validated `changes` into the settings; nothing changes if any value is bad.
+
+        Any change reseeds the dice (from `seed`) and refills the rate-limit bucket.
+        """
         merged = self.to_dict()
         for name, value in changes.items():
             if name not in merged:
@@ -74,8 +78,7 @@ class Faults:
         )
 
 
-_INTERNAL = frozenset({"rng", "bucket", "active", "_baseline"})
-_SETTINGS = tuple(f.name for f in fields(Faults) if f.name not in _INTERNAL)
+_SETTINGS = tuple(f.name for f in fields(Faults) if f.init)
 
 
 def setting_names() -> tuple[str, ...]:
