@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from tests.e2e.conftest import BACKENDS
@@ -87,3 +89,25 @@ async def test_sigkill_mid_burst_then_restart_completes_without_duplicates(stack
     await _pay_all(stack, made)
     await stack.wait_settled(36, within=120)
     await _assert_exactly_once(stack, made, paid=True)
+
+
+async def test_sigterm_finishes_or_releases_in_flight_runs(stack: Stack) -> None:
+    # Slow enough that a run (four calls) outlives the 2 s shutdown grace period.
+    await stack.set_faults(latency_ms=700)
+    made = await _create(stack, "term", 4)
+
+    async def in_flight() -> bool:
+        return (await stack.run_counts()).get("running", 0) >= 2
+
+    await eventually(in_flight, "runs to be in flight")
+    # uvicorn re-raises the signal after its graceful shutdown: death by SIGTERM is clean.
+    assert stack.stop_billsync() in (0, -signal.SIGTERM), stack.log_tail()
+    assert "billsync stopped" in stack.log_tail()
+    counts = await stack.run_counts()
+    assert counts.get("running", 0) == 0, f"leases left behind: {counts}"
+    assert counts.get("succeeded", 0) < 8, f"nothing was in flight: {counts}"
+
+    await stack.clear_faults()
+    stack.start_billsync()
+    await stack.wait_settled(8)
+    await _assert_exactly_once(stack, made, paid=False)

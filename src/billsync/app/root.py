@@ -127,7 +127,7 @@ def build(
         poll_seconds=settings.worker_poll_seconds,
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
     )
-    intake = Intake(db, registry, clients, dispatcher, vault, clock=clock)
+    intake = Intake(db, registry, clients, dispatcher, vault, clock=clock, limiters=limiters)
     poller = Poller(
         db,
         registry,

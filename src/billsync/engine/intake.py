@@ -33,6 +33,8 @@ from billsync.engine.clients import ClientCache
 from billsync.engine.dispatch import Dispatcher
 from billsync.engine.flow import FlowDefinition, parse_flow
 from billsync.engine.inputs import trigger_matches
+from billsync.engine.ratelimit import UNLIMITED, RateLimiters
+from billsync.engine.runner import DEFAULT_RATES
 from billsync.store import connections, cursors, events, flows, runs
 from billsync.store.database import Database
 from billsync.store.models import Connection
@@ -92,8 +94,10 @@ class Intake:
         vault: Vault,
         *,
         clock: Clock | None = None,
+        limiters: RateLimiters | None = None,
     ) -> None:
         self._db = db
+        self._limiters = limiters or RateLimiters()
         self._registry = registry
         self._clients = clients
         self._dispatcher = dispatcher
@@ -149,11 +153,18 @@ class Intake:
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise MalformedWebhookError from None
         client = await self._clients.get(row)
+        # Parsing may call the app (Togai's entity is re-fetched): it spends the
+        # connection's rate-limit tokens like the runner and the poller do.
+        bucket = self._limiters.get(str(row.id), connection_rate(row))
+        await bucket.acquire()
         try:
             incoming = await app.parse_webhook(client, headers, body)
         except errors.RejectedError as exc:
             # The connector refused the envelope (not an object, no event type...).
             raise MalformedWebhookError(exc.message) from None
+        except errors.RateLimitedError as exc:
+            bucket.penalize(exc.retry_after)
+            raise
         return await self.store(row.id, incoming, source="webhook")
 
     def _authenticate(
@@ -250,6 +261,13 @@ async def _flows_of(
         if defn.trigger.connection_id == str(connection_id):
             found.append((flow.id, version.version, defn))
     return found
+
+
+def connection_rate(row: Connection) -> float:
+    """Requests per second toward the connection's app: its own limit or the app default."""
+    if row.rate_limit is not None:
+        return row.rate_limit
+    return DEFAULT_RATES.get(row.app, UNLIMITED)
 
 
 def _passes(defn: FlowDefinition, item: IncomingEvent, flow_id: int) -> bool:

@@ -21,12 +21,10 @@ from billsync.clock import Clock, SystemClock
 from billsync.connectors import spec
 from billsync.engine.clients import ClientCache
 from billsync.engine.flow import parse_flow
-from billsync.engine.intake import Intake, PollCursor
-from billsync.engine.ratelimit import UNLIMITED, RateLimiters
-from billsync.engine.runner import DEFAULT_RATES
+from billsync.engine.intake import Intake, PollCursor, connection_rate
+from billsync.engine.ratelimit import RateLimiters
 from billsync.store import connections, cursors, flows
 from billsync.store.database import Database
-from billsync.store.models import Connection
 
 log = structlog.get_logger(__name__)
 
@@ -133,7 +131,7 @@ class Poller:
         app = self._registry.app(row.app)
         poll = app.poll[target.trigger]
         client = await self._clients.get(row)
-        bucket = self._limiters.get(str(row.id), _rate(row, app.name))
+        bucket = self._limiters.get(str(row.id), connection_rate(row))
         await bucket.acquire()
         try:
             incoming, new_cursor = await poll(client, cursor)
@@ -179,9 +177,3 @@ class Poller:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), timeout=self.interval)
             self._kick.clear()
-
-
-def _rate(row: Connection, app_name: str) -> float:
-    if row.rate_limit is not None:
-        return row.rate_limit
-    return DEFAULT_RATES.get(app_name, UNLIMITED)

@@ -1,0 +1,114 @@
+"""`billsync demo` as a newcomer runs it: sandboxes up, data synced, Ctrl-C, run it again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from billsync.engine.templates import list_templates
+from billsync.store import connections, flows
+from billsync.store.database import Database
+from tests.e2e.harness import eventually
+from tests.servers import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+@contextmanager
+def demo(workdir: Path, seed: int) -> Iterator[tuple[str, str, Path]]:
+    ports = [free_port() for _ in range(3)]
+    log = workdir / f"demo-{time.monotonic_ns()}.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BILLSYNC_")}
+    env["BILLSYNC_POLL_INTERVAL"] = "1"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "billsync",
+                "demo",
+                "--port",
+                str(ports[0]),
+                "--togai-port",
+                str(ports[1]),
+                "--razorpay-port",
+                str(ports[2]),
+                "--seed",
+                str(seed),
+            ],
+            cwd=workdir,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while "Press Ctrl-C" not in log.read_text(errors="replace"):
+                assert proc.poll() is None, log.read_text(errors="replace")
+                assert time.monotonic() < deadline, log.read_text(errors="replace")
+                time.sleep(0.05)
+            yield f"http://127.0.0.1:{ports[1]}", f"http://127.0.0.1:{ports[2]}", log
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                rc = proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+    text = log.read_text(errors="replace")
+    assert rc == 0, text
+    assert text.rstrip().endswith("stopped"), text[-2000:]
+
+
+async def _objects(url: str) -> dict[str, int]:
+    async with httpx.AsyncClient() as http:
+        return dict((await http.get(f"{url}/_sandbox/stats")).json()["objects"])
+
+
+async def _synced(togai_url: str, razorpay_url: str, accounts: int, paid: int) -> None:
+    async def done() -> bool:
+        togai, razorpay = await _objects(togai_url), await _objects(razorpay_url)
+        return (
+            razorpay["customer"] == accounts
+            and razorpay["invoice"] == accounts
+            and razorpay["payment"] == paid
+            and togai["payments"] == paid
+            and togai["settings"] == 3 * accounts
+        )
+
+    await eventually(done, "the demo data to sync", within=60)
+
+
+async def test_demo_seeds_syncs_stops_and_reruns_on_the_same_database(tmp_path: Path) -> None:
+    with demo(tmp_path, seed=3) as (togai_url, razorpay_url, log):
+        # three accounts with an invoice each; every other invoice is paid
+        await _synced(togai_url, razorpay_url, accounts=3, paid=2)
+        text = log.read_text()
+        assert "/webhooks/togai/1/" in text and "/webhooks/razorpay/2" in text
+    assert (tmp_path / "billsync-demo.db").exists()
+
+    with demo(tmp_path, seed=1) as (togai_url, razorpay_url, log):
+        # fresh sandboxes, same database: connections and flows are reused
+        await _synced(togai_url, razorpay_url, accounts=1, paid=1)
+        text = log.read_text()
+        assert "/webhooks/togai/1/" in text and "/webhooks/razorpay/2" in text
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'billsync-demo.db'}")
+    try:
+        async with db.read() as session:
+            assert len(await connections.list_all(session)) == 2
+            all_flows = await flows.list_all(session)
+    finally:
+        await db.dispose()
+    assert sorted(f.template_key or "" for f in all_flows) == sorted(
+        t.key for t in list_templates()
+    )
+    assert all(f.enabled for f in all_flows)
