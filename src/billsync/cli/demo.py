@@ -25,6 +25,7 @@ import httpx
 import typer
 import uvicorn
 
+from billsync import web
 from billsync.api.server import create_api
 from billsync.app import App, build
 from billsync.app import connections as connection_ops
@@ -159,7 +160,11 @@ async def run_demo(
     app: App, host: str, port: int, togai_url: str, razorpay_url: str, seed_count: int
 ) -> None:
     config = uvicorn.Config(
-        create_api(app), host=host, port=port, log_level="warning", lifespan="on"
+        create_api(app, extra_routers=(web.router,)),
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())

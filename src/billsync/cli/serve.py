@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 import uvicorn
 
+from billsync import web
 from billsync.api.server import create_api
 from billsync.app import build
 from billsync.config import Settings
@@ -60,7 +61,7 @@ def serve(
     settings = load_settings(host=host, port=port, db=db)
     app = build(settings)
     uvicorn.run(
-        create_api(app),
+        create_api(app, extra_routers=(web.router,)),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
