@@ -52,14 +52,16 @@ class ClientCache:
             updated_at, key_id, client = cached
             if updated_at == connection.updated_at and key_id == connection.key_id:
                 return client
-            await close_client(client)
         app = self._registry.app(connection.app)
         client = app.make_client(
             connections.values(self._vault, connection),
             transport=self._transport_for(connection),
             timeout=self._timeout,
         )
+        # Swap before awaiting, so concurrent callers never build (and leak) a second one.
         self._clients[connection.id] = (connection.updated_at, connection.key_id, client)
+        if cached is not None:
+            await close_client(cached[2])
         return client
 
     async def forget(self, connection_id: int) -> None:

@@ -183,7 +183,7 @@ class StepExecutor:
                         ambiguous=True,
                     )
             row = await steps.start_attempt(session, run.id, idx, now=now)
-            await steps.upsert(
+            step_row = await steps.upsert(
                 session,
                 run.id,
                 idx,
@@ -195,7 +195,9 @@ class StepExecutor:
                 now=now,
                 new_attempt=True,
             )
-            return _Attempt(row.id, row.attempt, ambiguous)
+            # The retry budget counts attempts since the run was last queued by hand (a replay
+            # resets it); the attempt rows keep numbering across replays for the history.
+            return _Attempt(row.id, step_row.attempts, ambiguous)
 
     async def _call(
         self,

@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from billsync.store.migrate import upgrade
+
 _BEGIN_OPTION = "billsync_sqlite_begin"
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -95,9 +97,7 @@ class Database:
 
     async def migrate(self, revision: str = "head") -> None:
         """Bring the schema to `revision` with the migrations shipped in the package."""
-        from billsync.store import migrate
-
-        await migrate.upgrade(self.engine, revision)
+        await upgrade(self.engine, revision)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -13,10 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from billsync.store import dialect
-from billsync.store.models import Event, Run
+from billsync.store import dialect, events
+from billsync.store.models import Event, Run, RunStep
 from billsync.store.status import (
     CLAIMABLE_RUN,
+    DONE_STEP,
     REPLAYABLE_RUN,
     UNFINISHED_RUN,
     EventStatus,
@@ -363,6 +364,12 @@ async def replay(session: AsyncSession, run_id: int, *, now: datetime) -> bool:
     )
     if _rowcount(result) != 1:
         return False
+    # A replay gets a fresh retry budget for the steps still to do.
+    await session.execute(
+        sa.update(RunStep)
+        .where(RunStep.run_id == run_id, RunStep.status.not_in([s.value for s in DONE_STEP]))
+        .values(attempts=0)
+    )
     event_id = sa.select(Run.event_id).where(Run.id == run_id).scalar_subquery()
     await session.execute(
         sa.update(Event)
@@ -383,18 +390,8 @@ async def cancel(session: AsyncSession, run_id: int, *, now: datetime) -> bool:
             updated_at=now,
         )
     )
-    return _rowcount(result) == 1
-
-
-async def due_ids(session: AsyncSession, *, now: datetime, limit: int = 100) -> list[int]:
-    """Queued or retry_wait runs that are due (the scale-out reconciler re-defers these)."""
-    stmt = (
-        sa.select(Run.id)
-        .where(
-            Run.status.in_(_values(CLAIMABLE_RUN)),
-            sa.or_(Run.next_attempt_at.is_(None), Run.next_attempt_at <= now),
-        )
-        .order_by(Run.id)
-        .limit(limit)
-    )
-    return list((await session.execute(stmt)).scalars().all())
+    if _rowcount(result) != 1:
+        return False
+    event_id = (await session.execute(sa.select(Run.event_id).where(Run.id == run_id))).scalar_one()
+    await events.mark_processed_if_done(session, event_id)
+    return True

@@ -297,3 +297,35 @@ async def test_a_runner_that_lost_its_lease_stops_before_the_next_step(h: Harnes
     # natural keys absorb), the second only once, by the lease holder.
     assert (h.script.count("a"), h.script.count("b")) == (2, 1)
     assert [c.after_ambiguous_failure for c in h.script.calls if c.key == "a"] == [False, True]
+
+
+async def test_replay_of_a_dead_run_gets_a_fresh_retry_budget(h: Harness) -> None:
+    flow_id = await h.flow()
+    run_id = await h.queue(flow_id, payload={"key": "k"})
+    h.script.plan["k"] = [errors.UnavailableError("503", app="dst")] * 4
+    runner = h.runner()
+    for _ in range(3):
+        await runner.execute(run_id)
+        h.clock.advance(60)
+    assert await h.status(run_id) is RunStatus.DEAD
+
+    async with h.db.write() as session:
+        assert await runs.replay(session, run_id, now=h.clock.now())
+    # One more transient failure is retried, not dead at once; then it succeeds.
+    assert await runner.execute(run_id) is RunStatus.RETRY_WAIT
+    h.clock.advance(60)
+    assert await runner.execute(run_id) is RunStatus.SUCCEEDED
+    assert [a.attempt for a in await h.attempts(run_id)] == [1, 2, 3, 4, 5]
+
+
+async def test_cancel_marks_the_event_processed(h: Harness) -> None:
+    flow_id = await h.flow()
+    run_id = await h.queue(flow_id, payload={"key": "k"})
+    async with h.db.write() as session:
+        assert await runs.cancel(session, run_id, now=h.clock.now())
+    run = await h.run(run_id)
+    async with h.db.read() as session:
+        event = await events.get(session, run.event_id)
+    assert event is not None and event.status == EventStatus.PROCESSED
+    assert await h.runner().execute(run_id) is None
+    assert h.script.count() == 0
