@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from billsync.connectors import razorpay, spec, togai
+from billsync.connectors import catalogue, razorpay, spec, togai
 from billsync.engine import preview, templates
 from billsync.engine.flow import StepDef
 from billsync.sandbox.razorpay import RazorpaySandboxConfig
@@ -77,7 +77,7 @@ async def test_invoice_flow_preview_sends_no_writes_to_either_app() -> None:
             idempotency_key=f"preview:{index}",
         )
 
-    registry = spec.Registry(apps=(togai.APP, razorpay.APP))
+    registry = catalogue.default_registry()
     defn = templates.instantiate("togai-invoice-to-razorpay-invoice", BIND)
     try:
         result = await preview.preview(

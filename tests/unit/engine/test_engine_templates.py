@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from billsync import errors
-from billsync.connectors import razorpay, spec, togai
+from billsync.connectors import catalogue, spec
 from billsync.domain import Direction
 from billsync.engine import expression, flow, inputs, templates
 from tests.unit.engine import fake_apps
@@ -50,7 +50,7 @@ OUTPUTS: dict[str, dict[str, Any]] = {
 
 
 def real_registry() -> spec.Registry:
-    return spec.Registry(apps=(togai.APP, razorpay.APP))
+    return catalogue.default_registry()
 
 
 def test_listing() -> None:
