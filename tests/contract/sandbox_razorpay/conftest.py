@@ -42,6 +42,20 @@ class Sandbox:
         response = self.post("/faults", settings)
         assert response.status_code == 200, response.text
 
+    def settled_deliveries(self, within: float = 10) -> list[dict[str, Any]]:
+        """Deliveries once none is pending: a listener sees a body before the sandbox sees
+        the answer, so right after a listener got something its delivery may be pending."""
+        deadline = time.monotonic() + within
+        while True:
+            deliveries: list[dict[str, Any]] = self.control.get(
+                "/_sandbox/webhooks/deliveries"
+            ).json()["deliveries"]
+            if all(d["status"] != "pending" for d in deliveries):
+                return deliveries
+            if time.monotonic() > deadline:
+                raise AssertionError(f"deliveries still pending: {deliveries}")
+            time.sleep(0.02)
+
 
 @dataclass
 class Received:

@@ -149,7 +149,7 @@ def test_failed_deliveries_are_retried_and_listed(
     sandbox.post(f"/invoices/{invoice['id']}/expire")
 
     listener.wait_for(lambda got: len(got) == 1)
-    deliveries = sandbox.control.get("/_sandbox/webhooks/deliveries").json()["deliveries"]
+    deliveries = sandbox.settled_deliveries()
     assert len(deliveries) == 1
     assert deliveries[0]["event_type"] == "invoice.expired"
     assert (deliveries[0]["status"], deliveries[0]["attempts"]) == ("delivered", 3)
