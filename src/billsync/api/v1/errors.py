@@ -32,6 +32,7 @@ CONFLICT = (
 )
 
 _MESSAGES = {
+    400: "The body is not valid JSON",
     401: "No or invalid admin token",
     404: "Not found",
     409: "Conflicts with the current state",
@@ -41,7 +42,8 @@ _MESSAGES = {
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` for the error codes a route can answer."""
+    """OpenAPI `responses=` for the error codes a route can answer (routes taking a JSON
+    body list 400: FastAPI answers it for bytes that are not JSON)."""
     declared: dict[int | str, dict[str, Any]] = {}
     for code in codes:
         model = ValidationErrorOut if code == 422 else ErrorOut

@@ -77,7 +77,7 @@ def router(app: App, actor: ActorDependency) -> APIRouter:
         return [FlowPublic.of(f) for f in await flow_admin.list_all(app)]
 
     @routes.post(
-        "/flows", status_code=201, response_model=FlowCreatedPublic, responses=responses(422)
+        "/flows", status_code=201, response_model=FlowCreatedPublic, responses=responses(400, 422)
     )
     async def create_flow(body: FlowCreate, who: str = Depends(actor)) -> FlowCreatedPublic:
         """From a template bound to connections (its companions are created too), or from a
@@ -94,7 +94,7 @@ def router(app: App, actor: ActorDependency) -> APIRouter:
         except errors.SyncError as exc:
             raise_for(exc)
 
-    @routes.put("/flows/{flow_id}", response_model=FlowPublic, responses=responses(404, 422))
+    @routes.put("/flows/{flow_id}", response_model=FlowPublic, responses=responses(400, 404, 422))
     async def update_flow(
         flow_id: FlowId, body: FlowUpdate, who: str = Depends(actor)
     ) -> FlowPublic:
@@ -137,7 +137,7 @@ def router(app: App, actor: ActorDependency) -> APIRouter:
     @routes.post(
         "/flows/{flow_id}/preview",
         response_model=FlowPreviewPublic,
-        responses=responses(404, 422, 502),
+        responses=responses(400, 404, 422, 502),
     )
     async def preview_flow(flow_id: FlowId, body: FlowPreviewRequest) -> FlowPreviewPublic:
         """Dry-run against a sample payload or a stored event: reads go to the apps,
