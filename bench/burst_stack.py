@@ -1,0 +1,266 @@
+"""Processes and sandbox helpers for bench/sync_burst.py.
+
+Both sandboxes and `billsync serve` run as subprocesses exactly as a user starts them. The
+wiring reuses `billsync demo`'s `wire` (connections, webhook registration, every template
+enabled) on the same database before `billsync serve` starts, then sets the connections'
+rate limits through the app's connection operations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from billsync.app import build, connection_admin
+from billsync.app import connections as connection_ops
+from billsync.cli import demo
+from billsync.config import Settings
+from billsync.store.vault import Vault
+
+TOGAI_AUTH = {"Authorization": f"Bearer {demo.TOGAI_TOKEN}"}
+RAZORPAY_AUTH = (demo.RAZORPAY_KEY_ID, demo.RAZORPAY_KEY_SECRET)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], what: str, within: float = 60.0) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited early (status {proc.returncode})")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start within {within:.0f} s") from None
+            time.sleep(0.1)
+
+
+def stop(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def peak_rss_mib(pid: int) -> float | None:
+    """VmHWM (peak resident set) of a live process, from /proc (psutil is not installed)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+@dataclass
+class Stack:
+    """Both sandboxes and (between start_billsync/stop_billsync) one `billsync serve`."""
+
+    workdir: Path
+    latency_ms: int = 0
+    razorpay_rate_limit: float = 0
+    worker_slots: int | None = None
+    log_level: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    togai_url: str = ""
+    razorpay_url: str = ""
+    billsync_url: str = ""
+    key: str = field(default_factory=Vault.generate_key)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    connection_ids: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite+aiosqlite:///{self.workdir / 'billsync.db'}"
+
+    @property
+    def billsync_pid(self) -> int:
+        return self.procs["billsync"].pid
+
+    def _log(self, name: str) -> Any:
+        return (self.workdir / f"{name}.log").open("ab")
+
+    def start_sandboxes(self) -> None:
+        for name in ("togai", "razorpay"):
+            port = free_port()
+            argv = [sys.executable, "-m", "billsync", "sandbox", name, "--port", str(port)]
+            argv += ["--latency-ms", str(self.latency_ms)]
+            if name == "razorpay" and self.razorpay_rate_limit:
+                argv += ["--rate-limit", str(self.razorpay_rate_limit)]
+            proc = subprocess.Popen(
+                argv, stdout=self._log(name), stderr=subprocess.STDOUT, cwd=self.workdir
+            )
+            self.procs[name] = proc
+            url = f"http://127.0.0.1:{port}"
+            setattr(self, f"{name}_url", url)
+        for name in ("togai", "razorpay"):
+            wait_http(f"{getattr(self, f'{name}_url')}/_sandbox/stats", self.procs[name], name)
+        self.billsync_url = f"http://127.0.0.1:{free_port()}"
+
+    async def wire(self) -> None:
+        """`billsync demo`'s wiring on our database; then rate limits that match the
+        sandboxes: Togai unlimited (the sandbox has no limit; the app default is Togai's
+        documented 10/s), Razorpay the sandbox's limit (unset when the sandbox has none)."""
+        settings = Settings(
+            database_url=self.db_url, secret_keys=SecretStr(self.key), public_url=self.billsync_url
+        )
+        app = build(settings)
+        try:
+            await app.migrate()
+            await demo.wire(app, self.togai_url, self.razorpay_url)
+            for app_name, name, rate in (
+                ("togai", demo.TOGAI_CONNECTION, 0.0),
+                ("razorpay", demo.RAZORPAY_CONNECTION, self.razorpay_rate_limit or None),
+            ):
+                found = await connection_ops.find(app, app_name, name)
+                assert found is not None
+                await connection_admin.update(app, found.id, rate_limit=rate, actor="bench")
+                self.connection_ids[app_name] = found.id
+        finally:
+            await app.stop()
+
+    def start_billsync(self) -> None:
+        port = self.billsync_url.rsplit(":", 1)[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BILLSYNC_")}
+        env["BILLSYNC_SECRET_KEYS"] = self.key
+        env["BILLSYNC_PUBLIC_URL"] = self.billsync_url
+        if self.worker_slots is not None:
+            env["BILLSYNC_WORKER_SLOTS"] = str(self.worker_slots)
+        if self.log_level is not None:
+            env["BILLSYNC_LOG_LEVEL"] = self.log_level
+        env.update(self.extra_env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "billsync", "serve", "--port", port, "--db", self.db_url],
+            env=env,
+            cwd=self.workdir,
+            stdout=self._log("billsync"),
+            stderr=subprocess.STDOUT,
+        )
+        self.procs["billsync"] = proc
+        wait_http(f"{self.billsync_url}/healthz", proc, "billsync serve")
+
+    def stop_billsync(self) -> None:
+        self.stop_profiler()
+        stop(self.procs.pop("billsync", None))
+
+    def start_profiler(self, py_spy: str, out: Path) -> None:
+        """Sample `billsync serve` (all threads, on-CPU only) into collapsed stacks."""
+        argv = [py_spy, "record", "--pid", str(self.billsync_pid), "--rate", "100"]
+        argv += ["--nonblocking", "--format", "raw", "--output", str(out)]
+        self.procs["py-spy"] = subprocess.Popen(
+            argv, stdout=self._log("py-spy"), stderr=subprocess.STDOUT
+        )
+
+    def stop_profiler(self) -> None:
+        proc = self.procs.pop("py-spy", None)
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+    def close(self) -> None:
+        for name in list(self.procs):
+            stop(self.procs.pop(name))
+
+    def log_tail(self, name: str = "billsync", chars: int = 3000) -> str:
+        path = self.workdir / f"{name}.log"
+        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+
+# -- sandbox API helpers ------------------------------------------------------------------
+
+
+async def call(client: httpx.AsyncClient, method: str, url: str, **kw: Any) -> httpx.Response:
+    """A bench-side request that waits out the sandbox's 429s (rate-limit scenario)."""
+    for _ in range(1000):
+        response = await client.request(method, url, **kw)
+        if response.status_code != 429:
+            response.raise_for_status()
+            return response
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{method} {url}: still 429 after 1000 tries")
+
+
+async def stats(client: httpx.AsyncClient, base: str) -> dict[str, Any]:
+    return dict((await client.get(f"{base}/_sandbox/stats")).json())
+
+
+def request_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Counter[str]]:
+    """Requests per route and status made between two /_sandbox/stats snapshots."""
+    delta: dict[str, Counter[str]] = {}
+    for route, counts in after["requests"].items():
+        old = before["requests"].get(route, {})
+        diff = Counter({s: n - old.get(s, 0) for s, n in counts.items() if n - old.get(s, 0)})
+        if diff:
+            delta[route] = diff
+    return delta
+
+
+def ok_requests(snapshot: dict[str, Any]) -> int:
+    """API requests the sandbox applied (anything but a 429 or a lost response)."""
+    return sum(
+        n
+        for counts in snapshot["requests"].values()
+        for status, n in counts.items()
+        if status not in ("429", "lost")
+    )
+
+
+async def razorpay_all(client: httpx.AsyncClient, base: str, path: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    skip = 0
+    while True:
+        r = await call(
+            client, "GET", f"{base}{path}", params={"count": 100, "skip": skip}, auth=RAZORPAY_AUTH
+        )
+        page = r.json()["items"]
+        items += page
+        if len(page) < 100:
+            return items
+        skip += 100
+
+
+async def togai_settings(
+    client: httpx.AsyncClient, base: str, entity_type: str, setting_id: str
+) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    params: dict[str, Any] = {
+        "entity_type": entity_type,
+        "setting_id": setting_id,
+        "pageSize": 100,
+    }
+    while True:
+        r = await call(client, "GET", f"{base}/settings", params=params, headers=TOGAI_AUTH)
+        body = r.json()
+        found += body["data"]
+        token = body.get("nextToken")
+        if not token:
+            return found
+        params = {"nextToken": token}

@@ -1,0 +1,417 @@
+"""Sync burst: N Togai accounts + N due invoices through a real `billsync serve`, against a
+direct asyncio script making the same effects (the floor).
+
+Per scenario: both sandboxes and `billsync serve` (SQLite in a temp dir) run as
+subprocesses, wired like `billsync demo`. The driver creates N accounts, then N DUE invoices
+(control plane); the scenario ends when every account has a Razorpay customer and a
+RazorPayCustomerId setting and every invoice a Razorpay invoice and its RazorPayInvoiceId /
+RazorPayInvoiceUrl settings (counted in /_sandbox/stats, then checked object by object).
+Then billsync stops, the sandboxes are reset and the floor makes the same effects.
+
+    .venv/bin/python bench/sync_burst.py                      # every scenario, N = 1000
+    .venv/bin/python bench/sync_burst.py --scenario latency-0 --n 500 --slots 16
+
+Scenarios: latency-0, latency-100 (sandbox latency per API request), rate-limit (Razorpay
+sandbox at --rate-limit req/s, the Razorpay connection limited to match; N = --n-rate-limit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import secrets
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from billsync.store.database import Database
+from billsync.store.models import Event, Flow, Run, StepAttempt
+from billsync.store.status import UNFINISHED_RUN
+from burst_data import Outcome, Seeded, check, seed
+from burst_stack import Stack, ok_requests, peak_rss_mib, request_delta, stats
+from floor import CALLS_PER_SYNC, FloorResult, run_floor
+
+TARGET_SYNCS_PER_S = 200.0
+TARGET_FLOOR_RATIO = 0.5
+TARGET_UTILIZATION = 0.9
+ACCOUNT_TEMPLATE = "togai-account-to-razorpay-customer"
+INVOICE_TEMPLATE = "togai-invoice-to-razorpay-invoice"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    n: int
+    latency_ms: int = 0
+    rate_limit: float = 0
+    floor: bool = True
+
+
+@dataclass
+class Report:
+    scenario: str
+    n: int
+    latency_ms: int
+    rate_limit: float
+    worker_slots: int | None
+    completed: bool = False
+    seconds: float = 0.0
+    seed_seconds: float = 0.0
+    syncs_per_s: float = 0.0
+    floor_syncs_per_s: float | None = None
+    floor_seconds: float | None = None
+    floor_failed: int | None = None
+    calls_per_sync: float = 0.0
+    calls_by_route: dict[str, dict[str, int]] = field(default_factory=dict)
+    http_429: int = 0
+    invoice_lag_p50: float | None = None
+    invoice_lag_p99: float | None = None
+    account_lag_p50: float | None = None
+    account_lag_p99: float | None = None
+    peak_rss_mib: float | None = None
+    runs: dict[str, int] = field(default_factory=dict)
+    attempts_429: int = 0
+    failed_attempts: int = 0
+    outcome: dict[str, int] = field(default_factory=dict)
+    floor_outcome: dict[str, int] = field(default_factory=dict)
+    razorpay_ok_per_s: float | None = None
+    utilization: float | None = None
+    misses: list[str] = field(default_factory=list)
+
+    @property
+    def floor_ratio(self) -> float | None:
+        if not self.floor_syncs_per_s:
+            return None
+        return self.syncs_per_s / self.floor_syncs_per_s
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
+
+
+@dataclass
+class Progress:
+    """Sampled /_sandbox/stats while billsync works."""
+
+    samples: list[tuple[float, int]] = field(default_factory=list)  #: (time, razorpay ok)
+    done_at: float | None = None
+
+
+async def watch(
+    client: httpx.AsyncClient, stack: Stack, n: int, base: dict[str, dict[str, Any]], p: Progress
+) -> None:
+    settings0 = base["togai"]["objects"]["settings"]
+    while True:
+        togai = await stats(client, stack.togai_url)
+        rzp = await stats(client, stack.razorpay_url)
+        now = time.time()
+        p.samples.append((now, ok_requests(rzp)))
+        objects = rzp["objects"]
+        settings = togai["objects"]["settings"] - settings0
+        if objects["customer"] >= n and objects["invoice"] >= n and settings >= 3 * n:
+            p.done_at = now
+            return
+        await asyncio.sleep(0.2)
+
+
+async def db_metrics(db_url: str, seeded: Seeded, report: Report) -> None:
+    db = Database(db_url)
+    try:
+        async with db.read() as session:
+            rows = (
+                await session.execute(
+                    sa.select(Flow.template_key, Event.external_id, Run.status, Run.finished_at)
+                    .join(Run, Run.flow_id == Flow.id)
+                    .join(Event, Event.id == Run.event_id)
+                )
+            ).all()
+            report.attempts_429 = int(
+                (
+                    await session.execute(
+                        sa.select(sa.func.count())
+                        .select_from(StepAttempt)
+                        .where(StepAttempt.error_class == "RateLimitedError")
+                    )
+                ).scalar_one()
+            )
+            report.failed_attempts = int(
+                (
+                    await session.execute(
+                        sa.select(sa.func.count())
+                        .select_from(StepAttempt)
+                        .where(StepAttempt.outcome != "succeeded")
+                    )
+                ).scalar_one()
+            )
+    finally:
+        await db.dispose()
+    invoice_lags: list[float] = []
+    account_lags: list[float] = []
+    for template, external_id, status, finished in rows:
+        report.runs[status] = report.runs.get(status, 0) + 1
+        if status != "succeeded" or finished is None:
+            continue
+        entity = external_id.split(":")[1]
+        if template == INVOICE_TEMPLATE and entity in seeded.invoice_at:
+            invoice_lags.append(finished.timestamp() - seeded.invoice_at[entity])
+        elif template == ACCOUNT_TEMPLATE and entity in seeded.account_at:
+            account_lags.append(finished.timestamp() - seeded.account_at[entity])
+    report.invoice_lag_p50 = pct(invoice_lags, 0.5)
+    report.invoice_lag_p99 = pct(invoice_lags, 0.99)
+    report.account_lag_p50 = pct(account_lags, 0.5)
+    report.account_lag_p99 = pct(account_lags, 0.99)
+
+
+async def runs_settled(db_url: str, within: float) -> None:
+    """Wait (bounded) until billsync has no unfinished run, so late duplicates show up."""
+    db = Database(db_url)
+    unfinished = [s.value for s in UNFINISHED_RUN]
+    try:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            async with db.read() as session:
+                left = (
+                    await session.execute(
+                        sa.select(sa.func.count())
+                        .select_from(Run)
+                        .where(Run.status.in_(unfinished))
+                    )
+                ).scalar_one()
+            if not left:
+                return
+            await asyncio.sleep(0.5)
+    finally:
+        await db.dispose()
+
+
+def utilization(p: Progress, limit: float, report: Report) -> None:
+    if not p.samples or p.done_at is None:
+        return
+    base = p.samples[0][1]
+    final = p.samples[-1][1]
+    # The window opens at the last sample before Razorpay saw billsync's first call.
+    start = next((p.samples[i - 1][0] for i, s in enumerate(p.samples) if s[1] > base and i), None)
+    if start is None or final <= base:
+        return
+    report.razorpay_ok_per_s = (final - base) / (p.done_at - start)
+    report.utilization = report.razorpay_ok_per_s / limit
+
+
+async def run_scenario(sc: Scenario, args: argparse.Namespace) -> Report:
+    report = Report(sc.name, sc.n, sc.latency_ms, sc.rate_limit, args.slots)
+    workdir = Path(tempfile.mkdtemp(prefix=f"billsync-burst-{sc.name}-"))
+    stack = Stack(
+        workdir,
+        latency_ms=sc.latency_ms,
+        razorpay_rate_limit=sc.rate_limit,
+        worker_slots=args.slots,
+        log_level=args.log_level,
+    )
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    try:
+        stack.start_sandboxes()
+        await stack.wire()
+        stack.start_billsync()
+        print(f"[{sc.name}] billsync pid {stack.billsync_pid}, workdir {workdir}", flush=True)
+        if args.profile:
+            stack.start_profiler(args.py_spy, Path(args.profile) / f"{sc.name}.txt")
+        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+            base = {
+                "togai": await stats(client, stack.togai_url),
+                "razorpay": await stats(client, stack.razorpay_url),
+            }
+            progress = Progress()
+            watcher = asyncio.create_task(watch(client, stack, sc.n, base, progress))
+            seeded = await seed(client, stack.togai_url, sc.n, f"b{secrets.token_hex(2)}")
+            report.seed_seconds = seeded.finished - seeded.started
+            print(f"[{sc.name}] seeded {sc.n} accounts + invoices in {report.seed_seconds:.1f} s")
+            try:
+                await asyncio.wait_for(watcher, timeout=args.timeout)
+            except TimeoutError:
+                print(f"[{sc.name}] not complete after {args.timeout:.0f} s", flush=True)
+            report.completed = progress.done_at is not None
+            stack.stop_profiler()
+            end = progress.done_at or time.time()
+            report.seconds = end - seeded.started
+            report.syncs_per_s = sc.n / report.seconds if report.completed else 0.0
+            after = {
+                "togai": await stats(client, stack.togai_url),
+                "razorpay": await stats(client, stack.razorpay_url),
+            }
+            calls = 0
+            for name in ("togai", "razorpay"):
+                for route, counts in request_delta(base[name], after[name]).items():
+                    if name == "togai" and route == "POST /customers":
+                        continue  # the driver's own calls
+                    report.calls_by_route[f"{name} {route}"] = dict(counts)
+                    calls += sum(counts.values())
+                    report.http_429 += counts.get("429", 0)
+            report.calls_per_sync = calls / sc.n
+            if sc.rate_limit:
+                utilization(progress, sc.rate_limit, report)
+            await runs_settled(stack.db_url, within=30 if report.completed else 5)
+            report.peak_rss_mib = peak_rss_mib(stack.billsync_pid)
+            await db_metrics(stack.db_url, seeded, report)
+            outcome = await check(client, stack.togai_url, stack.razorpay_url, seeded)
+            report.outcome = asdict(outcome)
+            stack.stop_billsync()
+            if sc.floor:
+                floor, floor_outcome = await floor_run(client, stack, sc, args)
+                report.floor_syncs_per_s = floor.syncs_per_s
+                report.floor_seconds = floor.seconds
+                report.floor_failed = floor.failed
+                report.floor_outcome = asdict(floor_outcome)
+        judge(report, outcome)
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return report
+    except BaseException:
+        print(f"[{sc.name}] failed; billsync log tail:\n{stack.log_tail()}", file=sys.stderr)
+        raise
+    finally:
+        stack.close()
+
+
+async def floor_run(
+    client: httpx.AsyncClient, stack: Stack, sc: Scenario, args: argparse.Namespace
+) -> tuple[FloorResult, Outcome]:
+    for url in (stack.togai_url, stack.razorpay_url):
+        (await client.post(f"{url}/_sandbox/reset")).raise_for_status()
+    seeded = await seed(client, stack.togai_url, sc.n, f"f{secrets.token_hex(2)}")
+    floor = await run_floor(
+        stack.togai_url, stack.razorpay_url, seeded, concurrency=args.floor_concurrency
+    )
+    print(f"[{sc.name}] floor: {floor.syncs_per_s:.0f} syncs/s ({floor.failed} failed)")
+    return floor, await check(client, stack.togai_url, stack.razorpay_url, seeded)
+
+
+def judge(r: Report, outcome: Outcome) -> None:
+    if not r.completed:
+        r.misses.append("did not complete")
+    if outcome.duplicates:
+        r.misses.append(f"{outcome.duplicates} duplicates")
+    if outcome.missing:
+        r.misses.append(f"{outcome.missing} missing")
+    if r.scenario == "latency-0" and r.syncs_per_s < TARGET_SYNCS_PER_S:
+        r.misses.append(f"{r.syncs_per_s:.0f} < {TARGET_SYNCS_PER_S:.0f} syncs/s")
+    if r.floor_ratio is not None and r.floor_ratio < TARGET_FLOOR_RATIO:
+        r.misses.append(f"{r.floor_ratio:.2f} x floor < {TARGET_FLOOR_RATIO}")
+    if r.rate_limit:
+        if r.utilization is None or r.utilization < TARGET_UTILIZATION:
+            r.misses.append(f"utilization {r.utilization or 0:.0%} < {TARGET_UTILIZATION:.0%}")
+        failed = r.runs.get("failed", 0) + r.runs.get("dead", 0)
+        if failed:
+            r.misses.append(f"{failed} failed runs")
+
+
+def fmt(value: float | None, spec: str = ".0f", unit: str = "") -> str:
+    return "–" if value is None else f"{value:{spec}}{unit}"
+
+
+def print_report(r: Report) -> None:
+    print(f"\n== {r.scenario}: N={r.n}, latency {r.latency_ms} ms, slots {r.worker_slots}")
+    print(f"  completed {r.completed} in {r.seconds:.1f} s (seeding {r.seed_seconds:.1f} s)")
+    print(
+        f"  syncs/s {r.syncs_per_s:.1f}   floor {fmt(r.floor_syncs_per_s, '.1f')}"
+        f"   ratio {fmt(r.floor_ratio, '.2f')}"
+    )
+    print(f"  API calls per synced invoice {r.calls_per_sync:.2f} (floor {CALLS_PER_SYNC})")
+    for route, counts in sorted(r.calls_by_route.items()):
+        print(f"    {route:48} {counts}")
+    print(
+        f"  invoice event→effect p50 {fmt(r.invoice_lag_p50, '.2f', ' s')}"
+        f" p99 {fmt(r.invoice_lag_p99, '.2f', ' s')};"
+        f" account p50 {fmt(r.account_lag_p50, '.2f', ' s')}"
+        f" p99 {fmt(r.account_lag_p99, '.2f', ' s')}"
+    )
+    print(f"  peak RSS {fmt(r.peak_rss_mib, '.0f', ' MiB')}  runs {r.runs}")
+    print(f"  429s {r.http_429}, attempts failed {r.failed_attempts} (429: {r.attempts_429})")
+    print(f"  outcome {r.outcome}")
+    if r.floor_outcome:
+        print(f"  floor outcome {r.floor_outcome}")
+    if r.rate_limit:
+        print(
+            f"  Razorpay applied {fmt(r.razorpay_ok_per_s, '.1f')} req/s of {r.rate_limit:g}:"
+            f" utilization {fmt(r.utilization and r.utilization * 100, '.0f', ' %')}"
+        )
+    print(f"  bar: {'ok' if not r.misses else 'MISSED: ' + '; '.join(r.misses)}")
+
+
+def scenarios(args: argparse.Namespace) -> list[Scenario]:
+    known = {
+        "latency-0": Scenario("latency-0", args.n, latency_ms=0),
+        "latency-100": Scenario("latency-100", args.n_latency or args.n, latency_ms=100),
+        "rate-limit": Scenario(
+            "rate-limit", args.n_rate_limit, rate_limit=args.rate_limit, floor=False
+        ),
+    }
+    return [known[name] for name in args.scenario or list(known)]
+
+
+async def run_all(args: argparse.Namespace) -> list[Report]:
+    reports = []
+    for sc in scenarios(args):
+        report = await run_scenario(sc, args)
+        print_report(report)
+        reports.append(report)
+    return reports
+
+
+def write_json(path: str, reports: list[Report]) -> None:
+    machine = {
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "loadavg": os.getloadavg(),
+    }
+    data = [{**asdict(r), "floor_ratio": r.floor_ratio} for r in reports]
+    Path(path).write_text(json.dumps({"machine": machine, "reports": data}, indent=2))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1000, help="accounts (= invoices) per burst")
+    parser.add_argument("--n-latency", type=int, help="N for latency-100 (default: --n)")
+    parser.add_argument("--n-rate-limit", type=int, default=100, help="N for rate-limit")
+    parser.add_argument("--rate-limit", type=float, default=20.0, help="Razorpay req/s")
+    parser.add_argument(
+        "--scenario", action="append", choices=("latency-0", "latency-100", "rate-limit")
+    )
+    parser.add_argument("--slots", type=int, help="BILLSYNC_WORKER_SLOTS (default: billsync's)")
+    parser.add_argument("--log-level", help="BILLSYNC_LOG_LEVEL (default: billsync's)")
+    parser.add_argument("--floor-concurrency", type=int, default=32)
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per burst")
+    parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--profile", help="py-spy billsync during each burst; stacks to this dir")
+    parser.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
+    parser.add_argument("--keep", action="store_true", help="keep each scenario's temp dir")
+    args = parser.parse_args()
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+    print(
+        f"machine: {os.cpu_count()} cpus, {platform.platform()}, Python "
+        f"{platform.python_version()}, load {os.getloadavg()}"
+    )
+    reports = asyncio.run(run_all(args))
+    if args.json:
+        write_json(args.json, reports)
+    return 0 if all(not r.misses for r in reports) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
