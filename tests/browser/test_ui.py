@@ -232,6 +232,39 @@ def test_custom_flow_with_two_actions_validation_and_preview(page: Page) -> None
     screenshot(page, "flows", docs=True)
 
 
+def test_an_invoice_is_synced_and_its_payment_recorded(page: Page, stack: Stack) -> None:
+    page.goto("/ui/flows")
+    for key in ("togai-invoice-to-razorpay-invoice", "razorpay-invoice-paid-to-togai"):
+        page.locator(f"#template-{key} button:has-text('+Add connection')").click()
+        expect(page.locator(".notice")).to_contain_text("Created")
+    # Binding the paid flow also bound its partially-paid companion.
+    expect(page.locator("#template-razorpay-invoice-partially-paid-to-togai")).to_contain_text(
+        "bound"
+    )
+    created = httpx.post(
+        f"{stack.togai}/_sandbox/invoices",
+        json={"accountId": SEEN["account"], "totalAmount": 1250.5, "status": "DUE"},
+    )
+    created.raise_for_status()
+    togai_invoice = str(created.json()["id"])
+    SEEN["invoice"] = togai_invoice
+    page.goto(f"/ui/runs?entity={SEEN['account']}")
+    invoice_run = page.locator(".run-row", has_text="Togai invoice → Razorpay invoice")
+    expect(invoice_run).to_have_attribute("data-status", "succeeded", timeout=RUN_TIMEOUT)
+    found = httpx.get(
+        f"{stack.razorpay}/v1/invoices",
+        params={"receipt": togai_invoice},
+        auth=(RAZORPAY_KEY_ID, RAZORPAY_KEY_SECRET),
+    ).json()["items"]
+    assert len(found) == 1
+    SEEN["razorpay_invoice"] = found[0]["id"]
+    paid = httpx.post(f"{stack.razorpay}/_sandbox/invoices/{found[0]['id']}/pay", json={})
+    paid.raise_for_status()
+    page.goto(f"/ui/runs?entity={SEEN['account']}")
+    payment_run = page.locator(".run-row", has_text="Razorpay paid")
+    expect(payment_run).to_have_attribute("data-status", "succeeded", timeout=RUN_TIMEOUT)
+
+
 def test_find_the_customer_mapping_from_either_side(page: Page) -> None:
     account_id = SEEN["account"]
     page.goto("/ui/customers")
@@ -240,12 +273,19 @@ def test_find_the_customer_mapping_from_either_side(page: Page) -> None:
     page.click("button:has-text('Search')")
     customer_id = page.locator("#razorpay-customer-id").inner_text()
     assert customer_id.startswith("cust_")
-    page.fill("#q", customer_id)
-    page.click("button:has-text('Search')")
-    expect(page.locator("#customer h2")).to_contain_text(account_id)
+    invoice_row = page.locator("#customer-invoices tr", has_text=SEEN["invoice"])
+    expect(invoice_row).to_contain_text(SEEN["razorpay_invoice"])
+    expect(invoice_row).to_contain_text("paid")
+    expect(invoice_row).to_contain_text("1250.50 paid")
     screenshot(page, "customers")
+    # Either side's id finds the same account: the Razorpay customer, the Razorpay invoice.
+    for query in (customer_id, SEEN["razorpay_invoice"]):
+        page.fill("#q", query)
+        page.click("button:has-text('Search')")
+        expect(page.locator("#customer h2")).to_contain_text(account_id)
 
     page.goto("/ui/")
     expect(page.locator("#stat-dead")).to_have_text("0")
-    expect(page.locator("#health")).to_contain_text("account.created")
+    # Both connections have received webhooks by now.
+    expect(page.locator("#health")).not_to_contain_text("none yet")
     screenshot(page, "dashboard")

@@ -129,11 +129,26 @@ def from_definition(definition: Mapping[str, Any]) -> FlowForm:
     )
 
 
+#: Pydantic's wording for the wizard's most common slips, said the way a form says it.
+_PLAIN = (
+    ("String should have at least 1 character", "Required"),
+    ("String should match pattern", "Use a-z, 0-9 and _, starting with a letter (e.g. customer)"),
+    ("List should have at least 1 item", "Add at least one action"),
+)
+
+
+def plain(message: str) -> str:
+    for start, replacement in _PLAIN:
+        if message.startswith(start):
+            return replacement
+    return message
+
+
 def field_errors(form: FlowForm, problems: list[tuple[str, str]]) -> dict[str, str]:
     """FlowError problems keyed by the form field each names ("_" when none fits)."""
     found: dict[str, str] = {}
     for path, message in problems:
-        found.setdefault(_form_key(form, path), message)
+        found.setdefault(_form_key(form, path), plain(message))
     return found
 
 
