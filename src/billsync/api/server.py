@@ -11,8 +11,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse
 
 import billsync
 from billsync.api import v1, webhooks
@@ -34,10 +33,6 @@ def health_router(app: App) -> APIRouter:
             "poller": app.poller.running,
         }
         return JSONResponse(body)
-
-    @routes.get("/metrics")
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return routes
 
@@ -61,6 +56,7 @@ def create_api(
         finally:
             await app.stop()
 
+    webhooks.redact_access_log()
     api = FastAPI(title="billsync", version=billsync.__version__, lifespan=lifespan)
     api.state.billsync = app
     for factory in (*ROUTERS, *extra_routers):

@@ -11,6 +11,8 @@ ignored).
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Mapping
 
 import structlog
@@ -22,6 +24,29 @@ from billsync.app import App
 from billsync.engine import intake
 
 log = structlog.get_logger(__name__)
+
+
+_TOKEN_IN_PATH = re.compile(r"(/webhooks/togai/[^/\s]+/)[^/?\s]+")
+
+
+def redact(path: str) -> str:
+    """The path with a Togai webhook token replaced: the token is a secret."""
+    return _TOKEN_IN_PATH.sub(r"\1***", path)
+
+
+class RedactTokens(logging.Filter):
+    """Keeps webhook tokens out of uvicorn's access log (its args hold the full path)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def redact_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactTokens) for f in access.filters):
+        access.addFilter(RedactTokens())
 
 
 class _TooLarge(Exception):

@@ -30,6 +30,7 @@ from billsync.api.server import create_api
 from billsync.app import App, build
 from billsync.app import connections as connection_ops
 from billsync.app import flows as flow_ops
+from billsync.app.logs import configure_logging
 from billsync.cli.serve import load_settings
 from billsync.sandbox import razorpay as razorpay_sandbox
 from billsync.sandbox import togai as togai_sandbox
@@ -206,6 +207,7 @@ def demo(
     """Run billsync against local Togai and Razorpay sandboxes, with sample data."""
     host = "127.0.0.1"
     settings = load_settings(host=host, port=port, db=db)
+    configure_logging(settings)
     if "://" not in db:
         typer.echo(f"database: {Path(db).resolve()}")
     togai_app = togai_sandbox.create_app(togai_sandbox.TogaiSandboxConfig(token=TOGAI_TOKEN))

@@ -14,6 +14,7 @@ import uvicorn
 from billsync import web
 from billsync.api.server import create_api
 from billsync.app import build
+from billsync.app.logs import configure_logging
 from billsync.config import Settings
 
 
@@ -59,6 +60,7 @@ def serve(
     in-flight runs finish within the grace period and releases the rest.
     """
     settings = load_settings(host=host, port=port, db=db)
+    configure_logging(settings)
     app = build(settings)
     uvicorn.run(
         create_api(app, extra_routers=(web.router,)),

@@ -235,7 +235,9 @@ class Intake:
             EVENTS_STORED.labels(app_name, source).inc(result.stored)
         if result.run_ids:
             self._dispatcher.notify()
-        log.info(
+        # Empty polls every interval would drown the log: only news is info.
+        emit = log.info if result.stored or result.run_ids else log.debug
+        emit(
             "intake stored events",
             connection_id=connection_id,
             source=source,

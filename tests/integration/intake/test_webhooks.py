@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from prometheus_client import REGISTRY
 
+from billsync.api.webhooks import RedactTokens
 from billsync.app import flows as flow_ops
 from billsync.store import events, flows, runs
 from billsync.store.models import Event
@@ -171,3 +173,25 @@ async def test_healthz(env: Env) -> None:
     r = await env.http.get("/healthz")
     assert r.status_code == 200
     assert r.json()["status"] == "ok"
+
+
+def test_access_log_never_shows_the_togai_token() -> None:
+    filter_ = RedactTokens()
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "POST", "/webhooks/togai/3/s3cr3t-t0ken?x=1", "1.1", 200),
+        None,
+    )
+    assert filter_.filter(record)
+    message = record.getMessage()
+    assert "s3cr3t-t0ken" not in message
+    assert "/webhooks/togai/3/***?x=1" in message
+
+
+async def test_api_installs_the_access_log_redaction(env: Env) -> None:
+    filters = logging.getLogger("uvicorn.access").filters
+    assert any(isinstance(f, RedactTokens) for f in filters)
