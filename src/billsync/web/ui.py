@@ -22,6 +22,13 @@ from billsync.web import session as sessions
 
 PREFIX = "/ui"
 HERE = Path(__file__).parent
+#: Admin pages are never framed (clickjacking), cached, or leaked through the Referer.
+PAGE_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
+}
 
 
 def _when(value: datetime | None) -> str:
@@ -107,7 +114,9 @@ class Ui:
             "nav": nav,
             **(context or {}),
         }
-        return self.templates.TemplateResponse(request, name, values, status_code=status_code)
+        response = self.templates.TemplateResponse(request, name, values, status_code=status_code)
+        response.headers.update(PAGE_HEADERS)
+        return response
 
 
 def text(data: FormData, name: str) -> str:

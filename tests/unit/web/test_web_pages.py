@@ -73,7 +73,10 @@ async def test_a_wrong_token_is_refused_and_the_right_one_logs_in(ui: Ui) -> Non
     refused = await ui.http.post("/ui/login", data={"csrf": csrf.group(1), "token": "bst_nope"})
     assert refused.status_code == 401 and "not valid" in refused.text
     await _login(ui)
-    assert (await ui.http.get("/ui/")).status_code == 200
+    page = await ui.http.get("/ui/")
+    assert page.status_code == 200
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["Cache-Control"] == "no-store"
 
 
 async def test_a_login_without_its_csrf_token_is_not_accepted(ui: Ui) -> None:
