@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from billsync.app.root import App, build
+from billsync.app.root import App, build, load_settings
 
-__all__ = ["App", "build"]
+__all__ = ["App", "build", "load_settings"]

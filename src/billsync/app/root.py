@@ -79,6 +79,28 @@ class App:
         log.info("billsync stopped")
 
 
+def load_settings(
+    *, host: str | None = None, port: int | None = None, database_url: str | None = None
+) -> Settings:
+    """The one place the environment is read: BILLSYNC_* (and .env), then overrides.
+
+    Unless BILLSYNC_PUBLIC_URL is set, webhook URLs shown to users follow the address the
+    process listens on."""
+    settings = Settings()
+    update: dict[str, object] = {}
+    if host is not None:
+        update["host"] = host
+    if port is not None:
+        update["port"] = port
+    if database_url is not None:
+        update["database_url"] = database_url
+    if "public_url" not in settings.model_fields_set:
+        shown = str(update.get("host", settings.host))
+        shown = "127.0.0.1" if shown in ("0.0.0.0", "::", "") else shown
+        update["public_url"] = f"http://{shown}:{update.get('port', settings.port)}"
+    return settings.model_copy(update=update)
+
+
 def open_app_vault(settings: Settings, db: Database) -> Vault:
     key_file = settings.key_file or default_key_file(db.sqlite_path)
     return open_vault(settings.secret_key_list(), key_file)

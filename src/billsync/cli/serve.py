@@ -1,7 +1,7 @@
 """`billsync serve`: API, webhooks, worker and poller in one process.
 
-This face and `billsync demo` are the only places that read the environment (through
-`Settings()`); everything below receives the settings object.
+The environment is read by the composition root (`billsync.app.load_settings`); this face
+only adds its command-line overrides.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import uvicorn
 from billsync import web
 from billsync.api.server import create_api
 from billsync.app import build
+from billsync.app import load_settings as app_settings
 from billsync.app.logs import configure_logging
 from billsync.config import Settings
 
@@ -31,25 +32,16 @@ def load_settings(
     *, host: str | None = None, port: int | None = None, db: str | None = None
 ) -> Settings:
     """BILLSYNC_* from the environment (and .env), then the command-line overrides."""
-    settings = Settings()
-    update: dict[str, object] = {}
-    if host is not None:
-        update["host"] = host
-    if port is not None:
-        update["port"] = port
-    if db is not None:
-        update["database_url"] = database_url(db)
-    if "public_url" not in settings.model_fields_set:
-        # Webhook URLs shown to users follow the address we listen on unless configured.
-        shown = update.get("host", settings.host)
-        shown = "127.0.0.1" if shown in ("0.0.0.0", "::") else shown
-        update["public_url"] = f"http://{shown}:{update.get('port', settings.port)}"
-    return settings.model_copy(update=update)
+    return app_settings(host=host, port=port, database_url=None if db is None else database_url(db))
 
 
 def serve(
-    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
-    port: int = typer.Option(8000, help="Port to listen on."),
+    host: str | None = typer.Option(
+        None, help="Interface to bind (default: BILLSYNC_HOST, else 127.0.0.1)."
+    ),
+    port: int | None = typer.Option(
+        None, help="Port to listen on (default: BILLSYNC_PORT, else 8000)."
+    ),
     db: str | None = typer.Option(
         None, help="Database URL or SQLite file (overrides BILLSYNC_DATABASE_URL)."
     ),
