@@ -16,6 +16,7 @@ from billsync.connectors import spec
 from billsync.engine import preview as engine_preview
 from billsync.engine.flow import FlowDefinition, StepDef, parse_flow
 from billsync.engine.mapping import StoreIdLookup
+from billsync.engine.templates import get_template
 from billsync.store import audit, events, runs
 from billsync.store import connections as connection_store
 from billsync.store import flows as store
@@ -39,6 +40,31 @@ class FlowDetail:
     flow: Flow
     definition: dict[str, Any]  #: the current version's definition
     versions: list[int]  #: every version number, newest first
+
+
+async def create_with_companions(
+    app: App,
+    template_key: str,
+    connections: Mapping[str, int | str],
+    *,
+    enabled: bool = False,
+    name: str | None = None,
+    actor: str = "cli",
+) -> tuple[Flow, list[Flow]]:
+    """The template's flow plus its companions not created yet (paid goes with partially
+    paid: every payment, partial or final, must be recorded)."""
+    template = get_template(template_key)
+    flow = await flows.create_from_template(
+        app, template.key, connections, enabled=enabled, name=name, actor=actor
+    )
+    async with app.db.read() as session:
+        existing = {f.template_key for f in await store.list_all(session)}
+    companions = [
+        await flows.create_from_template(app, key, connections, enabled=enabled, actor=actor)
+        for key in template.companions
+        if key not in existing
+    ]
+    return flow, companions
 
 
 async def list_all(app: App) -> list[FlowDetail]:

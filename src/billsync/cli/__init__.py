@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from billsync.cli import apps, demo, sandbox, serve
+from billsync.cli import (
+    apps,
+    connections,
+    demo,
+    events,
+    flows,
+    keys,
+    mappings,
+    runs,
+    sandbox,
+    serve,
+    tokens,
+)
 
 app = typer.Typer(
     name="billsync",
@@ -16,6 +28,13 @@ app.add_typer(sandbox.app, name="sandbox")
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
 app.command("apps")(apps.apps)
+app.add_typer(connections.app, name="connections")
+app.add_typer(flows.app, name="flows")
+app.add_typer(runs.app, name="runs")
+app.add_typer(events.app, name="events")
+app.add_typer(mappings.app, name="mappings")
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(keys.app, name="keys")
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from billsync.api.schemas.flows import (
 from billsync.api.v1.errors import invalid, raise_for, responses
 from billsync.api.v1.ids import MAX_ID
 from billsync.app import App, flow_admin, flows
-from billsync.engine.templates import get_template, list_templates
+from billsync.engine.templates import list_templates
 from billsync.store.models import Flow
 
 FlowId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -38,10 +38,9 @@ async def _create(app: App, body: FlowCreate, who: str) -> tuple[Flow, list[int]
         return flow, []
     assert body.template is not None
     try:
-        template = get_template(body.template)
-        flow = await flows.create_from_template(
+        flow, companions = await flow_admin.create_with_companions(
             app,
-            template.key,
+            body.template,
             body.connections,
             enabled=body.enabled,
             name=body.name,
@@ -49,19 +48,7 @@ async def _create(app: App, body: FlowCreate, who: str) -> tuple[Flow, list[int]
         )
     except errors.FlowError as exc:
         raise_for(exc)
-    existing = {f.flow.template_key for f in await flow_admin.list_all(app)}
-    companions: list[int] = []
-    for key in template.companions:
-        if key in existing:
-            continue
-        try:
-            companion = await flows.create_from_template(
-                app, key, body.connections, enabled=body.enabled, actor=who
-            )
-        except errors.FlowError as exc:
-            raise_for(exc)
-        companions.append(companion.id)
-    return flow, companions
+    return flow, [c.id for c in companions]
 
 
 def router(app: App, actor: ActorDependency) -> APIRouter:

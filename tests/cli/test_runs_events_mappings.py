@@ -1,0 +1,202 @@
+"""`billsync runs`, `billsync events` and `billsync mappings` (rebuild from the sandboxes)."""
+
+from __future__ import annotations
+
+from billsync.app import App, audit
+from billsync.domain import IdLink, IncomingEvent, LinkKind
+from billsync.engine.mapping import write_links
+from billsync.store import events, runs
+from tests.cli.conftest import Cli
+
+
+def _seed_runs(run: Cli) -> tuple[int, int, int]:
+    """A flow with a failed run (acc_1) and a queued one (acc_2); (event, failed, queued)."""
+    togai_id, razorpay_id = run.add_connections()
+    flow = run.json(
+        "flows",
+        "add",
+        "--template",
+        "togai-account-to-razorpay-customer",
+        "-c",
+        f"togai={togai_id}",
+        "-c",
+        f"razorpay={razorpay_id}",
+    )[0]
+
+    async def seed(app: App) -> tuple[int, int, int]:
+        ids: list[int] = []
+        first_event = 0
+        for account in ("acc_1", "acc_2"):
+            incoming = IncomingEvent(
+                trigger="account.created",
+                event_type="account.created",
+                external_id=f"account:{account}:created",
+                entity_key=f"togai-account:{account}",
+                payload={"account": {"id": account}},
+            )
+            now = app.clock.now()
+            async with app.db.write() as session:
+                event = await events.insert(session, togai_id, incoming, now=now)
+                assert event is not None
+                first_event = first_event or event.id
+                created = await runs.create(
+                    session,
+                    flow_id=flow["id"],
+                    flow_version=1,
+                    event_id=event.id,
+                    entity_key=incoming.entity_key,
+                    now=now,
+                )
+                assert created is not None
+                ids.append(created.id)
+        async with app.db.write() as session:
+            now = app.clock.now()
+            assert await runs.take_lease(session, ids[0], owner="t", now=now, lease_seconds=60)
+            assert await runs.fail(session, ids[0], owner="t", now=now, error="boom", dead=False)
+        return first_event, ids[0], ids[1]
+
+    return run.in_app(seed)
+
+
+def test_runs_list_show_replay(run: Cli) -> None:
+    event_id, failed, queued = _seed_runs(run)
+    assert [r["id"] for r in run.json("runs", "list")] == [queued, failed]
+    assert [r["id"] for r in run.json("runs", "list", "--status", "failed")] == [failed]
+    assert [r["id"] for r in run.json("runs", "list", "--entity", "acc_2")] == [queued]
+    assert run.json("runs", "list", "--since", "2999-01-01") == []
+    assert "acc_1" in run("runs", "list").stdout
+    shown = run.json("runs", "show", str(failed))
+    assert (shown["status"], shown["last_error"], shown["event_id"]) == ("failed", "boom", event_id)
+    assert shown["steps"] == []
+    assert f"Run {failed}" in run("runs", "show", str(failed)).stdout
+    refused = run("runs", "replay", str(queued), ok=False)
+    assert refused.exit_code == 1
+    assert "only dead, failed runs can be replayed" in refused.stderr
+    assert "queued again" in run("runs", "replay", str(failed)).stdout
+    assert run.json("runs", "show", str(failed))["status"] == "queued"
+    missing = run("runs", "show", "999", ok=False)
+    assert (missing.exit_code, "no run 999" in missing.stderr) == (1, True)
+    [entry] = run.in_app(lambda app: audit.recent(app, limit=1))
+    assert (entry.actor, entry.action, entry.target) == ("cli", "run.replay", f"run:{failed}")
+
+
+def test_events_list(run: Cli) -> None:
+    event_id, _, _ = _seed_runs(run)
+    listed = run.json("events", "list")
+    assert [e["id"] for e in listed] == [event_id + 1, event_id]
+    assert listed[1]["payload"] == {"account": {"id": "acc_1"}}
+    assert run.json("events", "list", "--status", "processed") == []
+    assert "account.created" in run("events", "list", "--limit", "1").stdout
+
+
+def test_mappings_show(run: Cli) -> None:
+    async def link(app: App) -> None:
+        await app.migrate()
+        async with app.db.write() as session:
+            await write_links(
+                session,
+                [IdLink(LinkKind.ACCOUNT_CUSTOMER, "acc_1", "cust_1")],
+                run_id=None,
+                now=app.clock.now(),
+            )
+
+    run.in_app(link)
+    for value in ("acc_1", "cust_1"):
+        [found] = run.json("mappings", "show", value)
+        assert (found["togai_id"], found["razorpay_id"]) == ("acc_1", "cust_1")
+    assert "cust_1" in run("mappings", "show", "acc_1").stdout
+    assert run("mappings", "show", "unknown", ok=False).exit_code == 1
+
+
+def test_mappings_rebuild_from_both_providers(run: Cli) -> None:
+    run.add_connections()
+    with run.razorpay_http() as razorpay, run.togai_http() as togai:
+        customers = {}
+        for account in ("acc_1", "acc_2"):
+            r = razorpay.post(
+                "/v1/customers",
+                json={
+                    "name": account,
+                    "email": f"{account}@example.com",
+                    "notes": {"togai_account_id": account},
+                },
+            )
+            assert r.status_code == 200, r.text
+            customers[account] = r.json()["id"]
+        # A customer made by hand, without our notes: not a link.
+        walk_in = {"name": "Walk-in Ltd", "email": "w@example.com"}
+        assert razorpay.post("/v1/customers", json=walk_in).status_code == 200
+        for account, customer in (("acc_1", customers["acc_1"]), ("acc_3", "cust_Manual3")):
+            r = togai.post(
+                "/customers",
+                json={
+                    "id": account,
+                    "name": account,
+                    "primaryEmail": f"{account}@example.com",
+                    "address": {"line1": "1 MG Road", "city": "Bengaluru", "country": "IN"},
+                },
+            )
+            assert r.status_code in (200, 201), r.text
+            r = togai.post(
+                "/settings",
+                json={
+                    "id": "RazorPayCustomerId",
+                    "name": "RazorPayCustomerId",
+                    "namespace": "USER",
+                    "entityType": "ACCOUNT",
+                    "entityId": account,
+                    "dataType": "STRING",
+                    "value": customer,
+                },
+            )
+            assert r.status_code in (200, 201), r.text
+    report = run.json("mappings", "rebuild")
+    assert (report["found"], report["inserted"], report["existing"], report["conflicts"]) == (
+        4,
+        3,
+        1,
+        [],
+    )
+    [acc_3] = run.json("mappings", "show", "acc_3")
+    assert acc_3["razorpay_id"] == "cust_Manual3"
+    # Rebuilding again finds the same links and writes nothing.
+    again = run("mappings", "rebuild")
+    assert "0 new, 4 already stored, 0 conflicting" in again.stdout
+    [entry] = run.in_app(lambda app: audit.recent(app, limit=1))
+    assert (entry.action, entry.detail["inserted"]) == ("mapping.rebuild", 0)
+
+
+def test_mappings_rebuild_reports_conflicts(run: Cli) -> None:
+    run.add_connections()
+
+    async def link(app: App) -> None:
+        async with app.db.write() as session:
+            await write_links(
+                session,
+                [IdLink(LinkKind.ACCOUNT_CUSTOMER, "acc_1", "cust_Other")],
+                run_id=None,
+                now=app.clock.now(),
+            )
+
+    run.in_app(link)
+    with run.razorpay_http() as razorpay:
+        r = razorpay.post(
+            "/v1/customers",
+            json={
+                "name": "Acme Ltd",
+                "email": "a@example.com",
+                "notes": {"togai_account_id": "acc_1"},
+            },
+        )
+        assert r.status_code == 200
+    result = run("mappings", "rebuild", ok=False)
+    assert result.exit_code == 2
+    assert "conflict:" in result.stderr and "cust_Other" in result.stderr
+    [kept] = run.json("mappings", "show", "acc_1")
+    assert kept["razorpay_id"] == "cust_Other"
+
+
+def test_mappings_rebuild_needs_connections(run: Cli) -> None:
+    result = run("mappings", "rebuild", ok=False)
+    assert result.exit_code == 1
+    assert "0 togai connections exist" in result.stderr
