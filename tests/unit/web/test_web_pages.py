@@ -15,6 +15,9 @@ from billsync.api.server import create_api
 from billsync.app import App, build, tokens
 from billsync.app import connections as connection_ops
 from billsync.config import Settings
+from billsync.sandbox import razorpay as razorpay_sandbox
+from billsync.store import connections as connection_store
+from billsync.store.models import Connection
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -34,7 +37,13 @@ async def ui(tmp_path: Path) -> AsyncIterator[Ui]:
         key_file=tmp_path / "ui.key",
         public_url="http://billsync.test",
     )
-    app = build(settings)
+    razorpay = razorpay_sandbox.create_app(razorpay_sandbox.RazorpaySandboxConfig())
+
+    def transport_for(connection: Connection) -> httpx.AsyncBaseTransport | None:
+        # Razorpay calls (credential checks) go to an in-process sandbox.
+        return httpx.ASGITransport(app=razorpay) if connection.app == "razorpay" else None
+
+    app = build(settings, transport_for=transport_for)
     await app.migrate()
     _, token = await tokens.create(app, "ops", actor="test")
     api = create_api(app, extra_routers=(web.router,))
@@ -43,6 +52,7 @@ async def ui(tmp_path: Path) -> AsyncIterator[Ui]:
         yield Ui(app, http, token)
     await app.clients.aclose()
     await app.db.dispose()
+    await razorpay.aclose()
 
 
 async def _login(ui: Ui) -> str:
@@ -122,6 +132,44 @@ async def test_secrets_are_never_rendered(ui: Ui) -> None:
     assert "rzp_live_visible" in page.text
     assert "super-secret" not in page.text
     assert f"/webhooks/razorpay/{created.id}" in page.text
+
+
+async def test_a_secret_is_replaced_only_after_the_new_value_is_tested(ui: Ui) -> None:
+    created = await connection_ops.create(
+        ui.app,
+        app_name="razorpay",
+        name="Razorpay sandbox",
+        values={
+            "key_id": "rzp_test_sandbox",
+            "key_secret": "sandbox_secret",
+            "webhook_secret": "hook-secret",
+            "base_url": "http://razorpay.sandbox",
+        },
+    )
+    csrf = await _login(ui)
+    form = {
+        "csrf": csrf,
+        "field-key_id": "rzp_test_sandbox",
+        "field-key_secret": "not-the-secret",
+        "field-webhook_secret": "",
+        "field-base_url": "http://razorpay.sandbox",
+    }
+    refused = await ui.http.post(f"/ui/connections/{created.id}", data=form)
+    assert refused.status_code == 422
+    assert "rejected these credentials" in refused.text and "Nothing was changed" in refused.text
+    assert "not-the-secret" not in refused.text
+
+    # An empty secret keeps its value; the rotated webhook secret is tested and stored.
+    form["field-key_secret"] = ""
+    form["field-webhook_secret"] = "new-hook-secret"
+    accepted = await ui.http.post(f"/ui/connections/{created.id}", data=form)
+    assert accepted.status_code == 200 and "tested and saved" in accepted.text
+    assert "new-hook-secret" not in accepted.text
+    async with ui.app.db.read() as db:
+        row = await connection_store.get(db, created.id)
+        assert row is not None
+        stored = connection_store.secret_values(ui.app.vault, row)
+    assert stored == {"key_secret": "sandbox_secret", "webhook_secret": "new-hook-secret"}
 
 
 async def test_only_the_known_static_files_are_served(ui: Ui) -> None:
