@@ -66,15 +66,20 @@ class Env:
         return togai.id, razorpay.id
 
     async def event_with_run(
-        self, connection_id: int, flow_id: int, external_id: str, entity_key: str
+        self,
+        connection_id: int,
+        flow_id: int,
+        external_id: str,
+        entity_key: str,
+        payload: dict[str, Any] | None = None,
     ) -> tuple[int, int]:
-        """A stored event and its queued run (what intake would have written)."""
+        """A stored account.created event and its queued run (what intake would write)."""
         incoming = IncomingEvent(
             trigger="account.created",
             event_type="account.created",
             external_id=external_id,
             entity_key=entity_key,
-            payload={"account": {"id": entity_key.split(":")[-1], "name": "Acme"}},
+            payload=payload or {"account": {"id": entity_key.split(":")[-1], "name": "Acme"}},
         )
         async with self.app.db.write() as session:
             event = await events.insert(session, connection_id, incoming, now=self.clock.now())

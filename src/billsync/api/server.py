@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 
 import billsync
-from billsync.api import v1, webhooks
+from billsync.api import metrics, v1, webhooks
 from billsync.app import App
 
 RouterFactory = Callable[[App], APIRouter]
@@ -38,7 +38,7 @@ def health_router(app: App) -> APIRouter:
 
 
 #: What every billsync process serves; later faces append their factories here.
-ROUTERS: tuple[RouterFactory, ...] = (health_router, webhooks.router, v1.router)
+ROUTERS: tuple[RouterFactory, ...] = (health_router, metrics.router, webhooks.router, v1.router)
 
 
 def create_api(
