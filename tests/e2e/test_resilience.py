@@ -71,7 +71,7 @@ async def test_server_errors_and_lost_responses_converge_to_exactly_once(stack: 
 
 async def test_sigkill_mid_burst_then_restart_completes_without_duplicates(stack: Stack) -> None:
     # Slow Razorpay down so the kill lands while runs are in flight.
-    await stack.set_faults(latency_ms=60)
+    await stack.set_faults(latency_ms=100)
     made = await _create(stack, "burst", 8)
 
     async def some_done() -> bool:
