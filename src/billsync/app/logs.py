@@ -8,6 +8,8 @@ import structlog
 
 from billsync.config import Settings
 
+QUIET_LOGGERS = ("httpx", "httpcore", "alembic")
+
 
 def configure_logging(settings: Settings) -> None:
     """Set the level and renderer for structlog (billsync) and stdlib logging (uvicorn...)."""
@@ -30,3 +32,7 @@ def configure_logging(settings: Settings) -> None:
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=level, format="%(message)s")
+    # httpx logs every request URL at INFO (a Togai webhook URL carries its token);
+    # alembic narrates each migration step. Neither belongs in an operator's log.
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
