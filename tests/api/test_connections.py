@@ -162,3 +162,16 @@ async def test_rotate_webhook_secret(env: Env) -> None:
     assert r.status_code == 404
     actions = [e.action for e in await audit.recent(env.app, limit=2)]
     assert actions == ["connection.rotate_webhook_secret"] * 2
+
+
+async def test_unreachable_app_is_502_and_nothing_is_saved(env: Env) -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=env.togai), base_url="http://togai.test"
+    ) as control:
+        await control.post("/_sandbox/faults", json={"error_rate": 1.0, "error_status": 503})
+    r = await env.http.post(
+        "/api/v1/connections", json={"app": "togai", "name": "T", "values": TOGAI_VALUES}
+    )
+    assert r.status_code == 502
+    assert TOGAI_TOKEN not in r.text
+    assert (await env.http.get("/api/v1/connections")).json() == []

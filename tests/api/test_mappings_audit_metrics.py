@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
+from pydantic import SecretStr
+
+from billsync.api.server import create_api
+from billsync.app import build
+from billsync.config import Settings
 from billsync.domain import IdLink, LinkKind
 from billsync.engine.mapping import write_links
 from billsync.store import steps
 from billsync.store.status import AttemptOutcome, StepStatus
+from billsync.store.vault import Vault
 from tests.api.conftest import Env
 
 
@@ -124,3 +133,19 @@ async def test_metrics_read_the_database(env: Env) -> None:
     assert "billsync_sync_lag_seconds 14.0" in text
     # The process counters (webhooks received by intake) are served alongside.
     assert "# TYPE billsync_webhooks_total counter" in text
+
+
+async def test_health_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}",
+        secret_keys=SecretStr(Vault.generate_key()),
+    )
+    app = build(settings)
+    api = create_api(app, start_worker=False, start_poller=False)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=api), base_url="http://b.test"
+    ) as http:
+        r = await http.get("/api/v1/health")
+    await app.db.dispose()
+    assert r.status_code == 503
+    assert r.json() == {"detail": "database unreachable"}

@@ -142,6 +142,8 @@ async def replay(app: App, run_id: int, *, actor: str = "cli") -> Run:
         if not await runs.replay(session, run_id, now=now):
             allowed = ", ".join(sorted(s.value for s in REPLAYABLE_RUN))
             raise RunStateError(f"run {run_id} is {previous}; only {allowed} runs can be replayed")
+        # A scale-out dispatcher enqueues its job in this transaction (embedded: no-op).
+        await app.dispatcher.wake(session, [run_id])
         await audit.record(
             session,
             actor=actor,
