@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -22,6 +23,8 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from billsync.app import build, connection_admin
 from billsync.app import connections as connection_ops
@@ -76,6 +79,16 @@ def peak_rss_mib(pid: int) -> float | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a live process has used so far (/proc/<pid>/stat)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # After the ")" closing the command name: field 3 is state, 14/15 are utime/stime.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Stack:
     """Both sandboxes and (between start_billsync/stop_billsync) one `billsync serve`."""
@@ -93,9 +106,38 @@ class Stack:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     connection_ids: dict[str, int] = field(default_factory=dict)
 
+    #: PostgreSQL server URL; None: SQLite in workdir (embedded mode, the default)
+    postgres_url: str | None = None
+    pg_schema: str = ""
+
     @property
     def db_url(self) -> str:
-        return f"sqlite+aiosqlite:///{self.workdir / 'billsync.db'}"
+        if self.postgres_url is None:
+            return f"sqlite+aiosqlite:///{self.workdir / 'billsync.db'}"
+        # A fresh schema per burst, selected through the connection's search_path.
+        url = make_url(self.postgres_url)
+        url = url.update_query_dict({"options": f"-csearch_path={self.pg_schema}"})
+        return url.render_as_string(hide_password=False)
+
+    async def pg_schema_ddl(self, create: bool) -> None:
+        if self.postgres_url is None:
+            return
+        if create:
+            self.pg_schema = f"burst_{secrets.token_hex(6)}"
+        admin = create_async_engine(self.postgres_url)
+        try:
+            async with admin.begin() as conn:
+                verb = "CREATE SCHEMA" if create else "DROP SCHEMA"
+                await conn.exec_driver_sql(
+                    f'{verb} "{self.pg_schema}"' + ("" if create else " CASCADE")
+                )
+        finally:
+            await admin.dispose()
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by each live process of the stack."""
+        used = {name: cpu_seconds(proc.pid) for name, proc in self.procs.items()}
+        return {name: value for name, value in used.items() if value is not None}
 
     @property
     def billsync_pid(self) -> int:
@@ -122,6 +164,10 @@ class Stack:
         self.billsync_url = f"http://127.0.0.1:{free_port()}"
 
     async def wire(self) -> None:
+        await self.pg_schema_ddl(create=True)
+        await self._wire()
+
+    async def _wire(self) -> None:
         """`billsync demo`'s wiring on our database; then rate limits that match the
         sandboxes: Togai unlimited (the sandbox has no limit; the app default is Togai's
         documented 10/s), Razorpay the sandbox's limit (unset when the sandbox has none)."""

@@ -65,6 +65,7 @@ class Report:
     latency_ms: int
     rate_limit: float
     worker_slots: int | None
+    database: str = "sqlite"
     completed: bool = False
     seconds: float = 0.0
     seed_seconds: float = 0.0
@@ -85,6 +86,11 @@ class Report:
     failed_attempts: int = 0
     outcome: dict[str, int] = field(default_factory=dict)
     floor_outcome: dict[str, int] = field(default_factory=dict)
+    #: CPU seconds per synced invoice, by process, during the burst (billsync, sandboxes)
+    cpu_per_sync: dict[str, float] = field(default_factory=dict)
+    floor_cpu_per_sync: dict[str, float] = field(default_factory=dict)
+    #: Togai events stored per second by intake (webhooks acknowledged), first to last
+    intake_per_s: float | None = None
     razorpay_ok_per_s: float | None = None
     utilization: float | None = None
     misses: list[str] = field(default_factory=list)
@@ -149,6 +155,17 @@ async def db_metrics(db_url: str, seeded: Seeded, report: Report) -> None:
                     )
                 ).scalar_one()
             )
+            first, last, stored = (
+                await session.execute(
+                    sa.select(
+                        sa.func.min(Event.received_at),
+                        sa.func.max(Event.received_at),
+                        sa.func.count(),
+                    ).where(Event.trigger.is_not(None))
+                )
+            ).one()
+            if stored > 1 and last > first:
+                report.intake_per_s = (stored - 1) / (last - first).total_seconds()
             report.failed_attempts = int(
                 (
                     await session.execute(
@@ -214,6 +231,7 @@ def utilization(p: Progress, limit: float, report: Report) -> None:
 
 async def run_scenario(sc: Scenario, args: argparse.Namespace) -> Report:
     report = Report(sc.name, sc.n, sc.latency_ms, sc.rate_limit, args.slots)
+    report.database = "postgresql" if args.postgres else "sqlite"
     workdir = Path(tempfile.mkdtemp(prefix=f"billsync-burst-{sc.name}-"))
     stack = Stack(
         workdir,
@@ -221,6 +239,7 @@ async def run_scenario(sc: Scenario, args: argparse.Namespace) -> Report:
         razorpay_rate_limit=sc.rate_limit,
         worker_slots=args.slots,
         log_level=args.log_level,
+        postgres_url=args.postgres,
     )
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     try:
@@ -235,6 +254,7 @@ async def run_scenario(sc: Scenario, args: argparse.Namespace) -> Report:
                 "togai": await stats(client, stack.togai_url),
                 "razorpay": await stats(client, stack.razorpay_url),
             }
+            cpu0 = stack.cpu()
             progress = Progress()
             watcher = asyncio.create_task(watch(client, stack, sc.n, base, progress))
             seeded = await seed(client, stack.togai_url, sc.n, f"b{secrets.token_hex(2)}")
@@ -245,6 +265,8 @@ async def run_scenario(sc: Scenario, args: argparse.Namespace) -> Report:
             except TimeoutError:
                 print(f"[{sc.name}] not complete after {args.timeout:.0f} s", flush=True)
             report.completed = progress.done_at is not None
+            cpu1 = stack.cpu()
+            report.cpu_per_sync = per_sync(cpu0, cpu1, sc.n)
             stack.stop_profiler()
             end = progress.done_at or time.time()
             report.seconds = end - seeded.started
@@ -271,7 +293,8 @@ async def run_scenario(sc: Scenario, args: argparse.Namespace) -> Report:
             report.outcome = asdict(outcome)
             stack.stop_billsync()
             if sc.floor:
-                floor, floor_outcome = await floor_run(client, stack, sc, args)
+                floor, floor_outcome, floor_cpu = await floor_run(client, stack, sc, args)
+                report.floor_cpu_per_sync = floor_cpu
                 report.floor_syncs_per_s = floor.syncs_per_s
                 report.floor_seconds = floor.seconds
                 report.floor_failed = floor.failed
@@ -285,19 +308,28 @@ async def run_scenario(sc: Scenario, args: argparse.Namespace) -> Report:
         raise
     finally:
         stack.close()
+        await stack.pg_schema_ddl(create=False)
 
 
 async def floor_run(
     client: httpx.AsyncClient, stack: Stack, sc: Scenario, args: argparse.Namespace
-) -> tuple[FloorResult, Outcome]:
+) -> tuple[FloorResult, Outcome, dict[str, float]]:
     for url in (stack.togai_url, stack.razorpay_url):
         (await client.post(f"{url}/_sandbox/reset")).raise_for_status()
     seeded = await seed(client, stack.togai_url, sc.n, f"f{secrets.token_hex(2)}")
+    cpu0 = {**stack.cpu(), "floor": time.process_time()}
     floor = await run_floor(
         stack.togai_url, stack.razorpay_url, seeded, concurrency=args.floor_concurrency
     )
+    cpu1 = {**stack.cpu(), "floor": time.process_time()}
     print(f"[{sc.name}] floor: {floor.syncs_per_s:.0f} syncs/s ({floor.failed} failed)")
-    return floor, await check(client, stack.togai_url, stack.razorpay_url, seeded)
+    outcome = await check(client, stack.togai_url, stack.razorpay_url, seeded)
+    return floor, outcome, per_sync(cpu0, cpu1, sc.n)
+
+
+def per_sync(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
+    """CPU milliseconds per synced invoice, by process."""
+    return {k: (after[k] - before[k]) * 1000 / n for k in after if k in before and k != "py-spy"}
 
 
 def judge(r: Report, outcome: Outcome) -> None:
@@ -324,7 +356,10 @@ def fmt(value: float | None, spec: str = ".0f", unit: str = "") -> str:
 
 
 def print_report(r: Report) -> None:
-    print(f"\n== {r.scenario}: N={r.n}, latency {r.latency_ms} ms, slots {r.worker_slots}")
+    print(
+        f"\n== {r.scenario}: N={r.n}, latency {r.latency_ms} ms, slots {r.worker_slots}, "
+        f"db {r.database}"
+    )
     print(f"  completed {r.completed} in {r.seconds:.1f} s (seeding {r.seed_seconds:.1f} s)")
     print(
         f"  syncs/s {r.syncs_per_s:.1f}   floor {fmt(r.floor_syncs_per_s, '.1f')}"
@@ -339,6 +374,10 @@ def print_report(r: Report) -> None:
         f" account p50 {fmt(r.account_lag_p50, '.2f', ' s')}"
         f" p99 {fmt(r.account_lag_p99, '.2f', ' s')}"
     )
+    cpu = ", ".join(f"{k} {v:.1f}" for k, v in r.cpu_per_sync.items())
+    floor_cpu = ", ".join(f"{k} {v:.1f}" for k, v in r.floor_cpu_per_sync.items())
+    print(f"  CPU ms per sync: {cpu}" + (f"   floor: {floor_cpu}" if floor_cpu else ""))
+    print(f"  intake {fmt(r.intake_per_s, '.1f')} Togai events stored/s")
     print(f"  peak RSS {fmt(r.peak_rss_mib, '.0f', ' MiB')}  runs {r.runs}")
     print(f"  429s {r.http_429}, attempts failed {r.failed_attempts} (429: {r.attempts_429})")
     print(f"  outcome {r.outcome}")
@@ -394,6 +433,12 @@ def main() -> int:
     )
     parser.add_argument("--slots", type=int, help="BILLSYNC_WORKER_SLOTS (default: billsync's)")
     parser.add_argument("--log-level", help="BILLSYNC_LOG_LEVEL (default: billsync's)")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run billsync on PostgreSQL (a fresh schema per burst) instead of SQLite, e.g. "
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    )
     parser.add_argument("--floor-concurrency", type=int, default=32)
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per burst")
     parser.add_argument("--json", help="write the figures here")
