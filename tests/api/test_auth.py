@@ -67,3 +67,13 @@ async def test_token_use_is_recorded_and_changes_name_the_token(env: Env) -> Non
     entries = await audit.recent(env.app)
     assert entries[0].action == "token.create"
     assert entries[0].target == "token:tester"
+
+
+async def test_openapi_and_docs_are_served(env: Env) -> None:
+    schema = (await env.anon.get("/openapi.json")).json()
+    assert "AdminToken" in schema["components"]["securitySchemes"]
+    runs = schema["paths"]["/api/v1/runs/{run_id}/replay"]["post"]
+    assert {"200", "401", "404", "409", "422"} <= set(runs["responses"])
+    assert runs["security"] == [{"AdminToken": []}]
+    assert "security" not in schema["paths"]["/api/v1/health"]["get"]
+    assert (await env.anon.get("/docs")).status_code == 200

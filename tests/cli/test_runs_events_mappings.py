@@ -150,18 +150,49 @@ def test_mappings_rebuild_from_both_providers(run: Cli) -> None:
                 },
             )
             assert r.status_code in (200, 201), r.text
+        # An invoice both sides know about: Razorpay notes and the Togai invoice setting.
+        r = togai.post("/_sandbox/invoices", json={"accountId": "acc_1", "totalAmount": 100})
+        assert r.status_code in (200, 201), r.text
+        togai_invoice = r.json()["id"]
+        r = razorpay.post(
+            "/v1/invoices",
+            json={
+                "type": "invoice",
+                "customer_id": customers["acc_1"],
+                "currency": "INR",
+                "line_items": [{"name": "Usage", "amount": 10000, "currency": "INR"}],
+                "notes": {"togai_invoice_id": togai_invoice},
+            },
+        )
+        assert r.status_code == 200, r.text
+        razorpay_invoice = r.json()["id"]
+        r = togai.post(
+            "/settings",
+            json={
+                "id": "RazorPayInvoiceId",
+                "name": "RazorPayInvoiceId",
+                "namespace": "USER",
+                "entityType": "INVOICE",
+                "entityId": togai_invoice,
+                "dataType": "STRING",
+                "value": razorpay_invoice,
+            },
+        )
+        assert r.status_code in (200, 201), r.text
     report = run.json("mappings", "rebuild")
     assert (report["found"], report["inserted"], report["existing"], report["conflicts"]) == (
+        6,
         4,
-        3,
-        1,
+        2,
         [],
     )
+    [invoice] = run.json("mappings", "show", razorpay_invoice)
+    assert (invoice["kind"], invoice["togai_id"]) == ("invoice_invoice", togai_invoice)
     [acc_3] = run.json("mappings", "show", "acc_3")
     assert acc_3["razorpay_id"] == "cust_Manual3"
     # Rebuilding again finds the same links and writes nothing.
     again = run("mappings", "rebuild")
-    assert "0 new, 4 already stored, 0 conflicting" in again.stdout
+    assert "0 new, 6 already stored, 0 conflicting" in again.stdout
     [entry] = run.in_app(lambda app: audit.recent(app, limit=1))
     assert (entry.action, entry.detail["inserted"]) == ("mapping.rebuild", 0)
 
