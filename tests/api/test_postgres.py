@@ -38,8 +38,19 @@ async def test_core_crud_on_postgres(pg_env: Env) -> None:
     assert {"definition.direction", "definition.trigger", "definition.steps"} <= {
         d["field"] for d in r.json()["detail"]
     }
+    spare = await env.http.post(
+        "/api/v1/flows",
+        json={
+            "template": "togai-invoice-void-to-razorpay-cancel",
+            "connections": ids,
+            "name": "spare",
+        },
+    )
+    assert spare.status_code == 201, spare.text
+    assert (await env.http.delete(f"/api/v1/flows/{spare.json()['id']}")).status_code == 204
+    assert (await env.http.delete(f"/api/v1/flows/{flow_id}")).status_code == 409
     assert (await env.http.delete(f"/api/v1/connections/{ids['razorpay']}")).status_code == 409
     assert (await env.http.get("/api/v1/connections/12345")).status_code == 404
     assert (await env.anon.get("/api/v1/flows")).status_code == 401
     actions = [e.action for e in await audit.recent(env.app)]
-    assert actions[:3] == ["run.replay", "flow.enable", "flow.create"]
+    assert actions[:4] == ["flow.delete", "flow.create", "run.replay", "flow.enable"]
