@@ -188,3 +188,26 @@ async def test_preview_against_a_sample_and_a_stored_event(env: Env) -> None:
     assert r.json()["detail"][0]["field"] == "event_id"
     r = await env.http.post("/api/v1/flows/999/preview", json={"payload": {}})
     assert r.status_code == 404
+
+
+async def test_template_whose_companion_name_is_taken_creates_nothing(env: Env) -> None:
+    togai_id, razorpay_id = await env.connections()
+    taken = {
+        "name": "Razorpay partially paid → Togai payment",
+        "direction": "outbound",
+        "trigger": {"connection_id": str(togai_id), "trigger": "account.created"},
+        "steps": [
+            {"id": "customer", "connection_id": str(razorpay_id), "action": "create_customer"}
+        ],
+    }
+    assert (await env.http.post("/api/v1/flows", json={"definition": taken})).status_code == 201
+    r = await env.http.post(
+        "/api/v1/flows",
+        json={
+            "template": "razorpay-invoice-paid-to-togai",
+            "connections": {"togai": togai_id, "razorpay": razorpay_id},
+        },
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["field"] == "companions[0]"
+    assert len((await env.http.get("/api/v1/flows")).json()) == 1

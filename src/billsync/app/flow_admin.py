@@ -54,15 +54,26 @@ async def create_with_companions(
     """The template's flow plus its companions not created yet (paid goes with partially
     paid: every payment, partial or final, must be recorded)."""
     template = get_template(template_key)
+    async with app.db.read() as session:
+        existing = await store.list_all(session)
+    made = {f.template_key for f in existing}
+    wanted = [key for key in template.companions if key not in made]
+    # Check every name first, so a companion that cannot be created leaves nothing behind.
+    taken = {f.name for f in existing}
+    names = [name or template.name, *(get_template(key).name for key in wanted)]
+    clashes = [
+        (f"companions[{i - 1}]" if i else "name", f"a flow named {n!r} already exists")
+        for i, n in enumerate(names)
+        if n in taken
+    ]
+    if clashes:
+        raise errors.FlowError(clashes[0][1], field=clashes[0][0], problems=clashes)
     flow = await flows.create_from_template(
         app, template.key, connections, enabled=enabled, name=name, actor=actor
     )
-    async with app.db.read() as session:
-        existing = {f.template_key for f in await store.list_all(session)}
     companions = [
         await flows.create_from_template(app, key, connections, enabled=enabled, actor=actor)
-        for key in template.companions
-        if key not in existing
+        for key in wanted
     ]
     return flow, companions
 
