@@ -138,6 +138,11 @@ class Poller:
         except errors.RateLimitedError as exc:
             bucket.penalize(exc.retry_after)
             raise
+        if cursor is None and row.options.get("poll_start", "now") != "backfill":
+            # A first poll sees everything that already exists. Unless the user asked for a
+            # backfill, that is the baseline, not news: syncing years of old invoices to
+            # Razorpay (which notifies customers) must be a deliberate choice.
+            incoming = []
         result = await self._intake.store(
             row.id,
             list(incoming),

@@ -107,7 +107,12 @@ async def env(db: Database) -> AsyncIterator[Env]:
         app,
         app_name="togai",
         name="Togai",
-        values={"api_token": TOGAI_TOKEN, "base_url": "http://togai.test"},
+        # These tests look at what a first poll reports, so they ask for the backfill.
+        values={
+            "api_token": TOGAI_TOKEN,
+            "base_url": "http://togai.test",
+            "poll_start": "backfill",
+        },
     )
     razorpay = await connection_ops.create(
         app,

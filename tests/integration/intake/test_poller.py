@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from billsync.app import connection_admin
 from billsync.app import flows as flow_ops
 from billsync.engine.poller import PollTarget
 from billsync.store import cursors, events, flows, runs
@@ -87,3 +88,20 @@ async def test_failed_poll_keeps_the_cursor_and_is_retried_next_round(env: Env) 
     await env.togai_http.delete("/_sandbox/faults")
     report = await env.app.poller.poll_once()
     assert report.failed == 0 and report.stored == 1
+
+
+async def test_first_poll_without_backfill_only_records_the_baseline(env: Env) -> None:
+    # Given a Togai connection left at the default poll_start ("now") and an account that
+    # existed before it was connected
+    await env.new_account("old-1")
+    await connection_admin.update(env.app, env.togai_id, values={"poll_start": "now"})
+    # When the first poll runs, nothing that already existed starts a flow
+    first = await env.app.poller.poll_once()
+    assert (first.failed, first.stored, first.runs) == (0, 0, 0)
+    async with env.app.db.read() as session:
+        assert await cursors.get(session, env.togai_id, "account.created") == {"seen": ["old-1"]}
+    # Then an account created afterwards is news
+    await env.new_account("new-1")
+    second = await env.app.poller.poll_once()
+    assert (second.stored, second.runs) == (1, 1)
+    assert await _external_ids(env) == ["account:new-1:created"]

@@ -2,7 +2,8 @@
 
 Connection fields: `api_token` (secret; Settings → API Tokens), `base_url` (production
 https://api.togai.com by default; Togai's sandbox is https://sandbox-api.togai.com; any
-URL works, e.g. billsync's local sandbox), `payment_mode` (`payments` | `legacy_patch`).
+URL works, e.g. billsync's local sandbox), `payment_mode` (`payments` | `legacy_patch`),
+`poll_start` (`now` | `backfill`: whether the first poll starts flows for what already exists).
 """
 
 from __future__ import annotations
@@ -43,6 +44,18 @@ FIELDS = (
         description=(
             "payments: POST /payments (documented since 2024-07); legacy_patch: mark the "
             "invoice PAID with PATCH /invoices/{id} (full payments only)."
+        ),
+    ),
+    ConnectionField(
+        name="poll_start",
+        label="First poll",
+        required=False,
+        default="now",
+        choices=("now", "backfill"),
+        description=(
+            "now: the first poll only records what already exists, so enabling a flow does "
+            "not sync old accounts and invoices (webhooks still deliver new ones); backfill: "
+            "the first poll starts flows for every existing account and DUE/VOID invoice."
         ),
     ),
 )
