@@ -3,10 +3,17 @@
 A client is rebuilt when its connection changes (edited credentials, rotated keys), and the
 old one closed. `transport_for` is the seam tests use to route a connection's traffic to an
 in-process sandbox (None = the real network).
+
+The cache also keeps the connection rows the runner reads for every step (a database read
+per step was a tenth of a sync's transactions). A row is kept for `row_ttl_seconds`;
+`forget()`, which the connection admin calls on every edit or delete, drops it at once, so
+an edit made in this process applies to the next step and one made in another process (a
+scale-out API) within the TTL.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -39,12 +46,28 @@ class ClientCache:
         *,
         transport_for: TransportFor = real_network,
         timeout: float = 10.0,
+        row_ttl_seconds: float = 5.0,
     ) -> None:
         self._registry = registry
         self._vault = vault
         self._transport_for = transport_for
         self._timeout = timeout
         self._clients: dict[int, tuple[datetime, str, Any]] = {}
+        self._row_ttl = row_ttl_seconds
+        self._rows: dict[int, tuple[float, Connection]] = {}
+
+    def cached_row(self, connection_id: int) -> Connection | None:
+        """The connection row remembered less than the TTL ago, if any."""
+        cached = self._rows.get(connection_id)
+        if cached is None:
+            return None
+        if time.monotonic() - cached[0] > self._row_ttl:
+            del self._rows[connection_id]
+            return None
+        return cached[1]
+
+    def remember_row(self, connection: Connection) -> None:
+        self._rows[connection.id] = (time.monotonic(), connection)
 
     async def get(self, connection: Connection) -> Any:
         cached = self._clients.get(connection.id)
@@ -65,6 +88,7 @@ class ClientCache:
         return client
 
     async def forget(self, connection_id: int) -> None:
+        self._rows.pop(connection_id, None)
         cached = self._clients.pop(connection_id, None)
         if cached is not None:
             await close_client(cached[2])
@@ -72,5 +96,6 @@ class ClientCache:
     async def aclose(self) -> None:
         clients = list(self._clients.values())
         self._clients.clear()
+        self._rows.clear()
         for _, _, client in clients:
             await close_client(client)

@@ -91,18 +91,24 @@ class Runner:
     async def aclose(self) -> None:
         await self._clients.aclose()
 
-    async def execute(self, run_id: int, *, owner: str | None = None) -> RunStatus | None:
+    async def execute(
+        self, run_id: int, *, owner: str | None = None, leased: bool = False
+    ) -> RunStatus | None:
         """Run `run_id` as far as it goes now; the status it reached, or None when another
-        executor holds it (or it is not due, or already final)."""
+        executor holds it (or it is not due, or already final).
+
+        `leased`: the caller has just leased the run for `owner` (the worker's claim), so the
+        lease compare-and-set is skipped; every write below still checks the lease."""
         owner = owner or self.owner
-        async with self._db.write() as session:
-            leased = await runs.take_lease(
-                session,
-                run_id,
-                owner=owner,
-                now=self._clock.now(),
-                lease_seconds=self._lease_seconds,
-            )
+        if not leased:
+            async with self._db.write() as session:
+                leased = await runs.take_lease(
+                    session,
+                    run_id,
+                    owner=owner,
+                    now=self._clock.now(),
+                    lease_seconds=self._lease_seconds,
+                )
         if not leased:
             return None
         bound = log.bind(run_id=run_id, owner=owner)

@@ -138,8 +138,13 @@ class StepExecutor:
     async def _resolve(self, step: StepDef) -> tuple[Connection, spec.AppSpec, spec.ActionSpec]:
         connection: Connection | None = None
         if step.connection_id.isdigit():
-            async with self._db.read() as session:
-                connection = await connections.get(session, int(step.connection_id))
+            connection_id = int(step.connection_id)
+            connection = self._clients.cached_row(connection_id)
+            if connection is None:
+                async with self._db.read() as session:
+                    connection = await connections.get(session, connection_id)
+                if connection is not None:
+                    self._clients.remember_row(connection)
         if connection is None:
             raise errors.ConfigError(f"connection {step.connection_id} no longer exists")
         try:
@@ -166,11 +171,11 @@ class StepExecutor:
         async with self._db.write() as session:
             if not await runs.holds_lease(session, run.id, owner=owner, now=now):
                 return None
-            previous = await steps.last_attempt(session, run.id, idx)
+            previous = await steps.previous_attempt(session, run.id, idx)
             ambiguous = False
             if previous is not None:
                 ambiguous = previous.ambiguous
-                if previous.outcome == AttemptOutcome.RUNNING:
+                if previous.outcome == AttemptOutcome.RUNNING.value:
                     # The executor died (or lost its lease) mid-call: the call may have
                     # reached the provider.
                     ambiguous = True
@@ -182,8 +187,10 @@ class StepExecutor:
                         message="the executor stopped during this attempt",
                         ambiguous=True,
                     )
-            row = await steps.start_attempt(session, run.id, idx, now=now)
-            step_row = await steps.upsert(
+            attempt_id = await steps.begin_attempt(
+                session, run.id, idx, number=(previous.attempt if previous else 0) + 1, now=now
+            )
+            attempts = await steps.save(
                 session,
                 run.id,
                 idx,
@@ -197,7 +204,7 @@ class StepExecutor:
             )
             # The retry budget counts attempts since the run was last queued by hand (a replay
             # resets it); the attempt rows keep numbering across replays for the history.
-            return _Attempt(row.id, step_row.attempts, ambiguous)
+            return _Attempt(attempt_id, attempts, ambiguous)
 
     async def _call(
         self,
@@ -249,7 +256,7 @@ class StepExecutor:
             # The effect happened: record it even if the lease was lost meanwhile, so the
             # next holder sees the step as done instead of calling the app again.
             await mapping.write_links(session, result.links, run_id=run.id, now=now)
-            await steps.upsert(
+            await steps.save(
                 session,
                 run.id,
                 idx,
@@ -286,7 +293,7 @@ class StepExecutor:
         async with self._db.write() as session:
             if not await runs.holds_lease(session, run.id, owner=owner, now=now):
                 return StepResult(lost_lease=True)
-            await steps.upsert(
+            await steps.save(
                 session,
                 run.id,
                 idx,
@@ -328,7 +335,7 @@ class StepExecutor:
                 message=decision.reason,
                 ambiguous=ambiguous,
             )
-            await steps.upsert(
+            await steps.save(
                 session,
                 run.id,
                 idx,

@@ -149,28 +149,31 @@ class Worker:
             # Clear before claiming: a notify() arriving during the claim sets it again.
             wakeup.clear()
             claimed = False
-            while len(self._in_flight) < self._slots and not self._stopping:
+            free = self._slots - len(self._in_flight)
+            if free > 0 and not self._stopping:
                 try:
-                    run_id = await self._claim()
+                    run_ids = await self._claim(free)
                 except Exception:
                     log.exception("claiming a run failed; retrying after the poll interval")
-                    break
-                if run_id is None:
-                    break
-                claimed = True
-                self._spawn(run_id)
+                    run_ids = []
+                for run_id in run_ids:
+                    self._spawn(run_id)
+                # A full batch means more may be due; a short one drained the queue for now.
+                claimed = len(run_ids) == free
             if claimed and len(self._in_flight) < self._slots:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), timeout=self._poll_seconds)
 
-    async def _claim(self) -> int | None:
+    async def _claim(self, limit: int) -> list[int]:
+        """Lease up to `limit` runs in one transaction."""
         async with self._db.write() as session:
-            return await runs.claim_next(
+            return await runs.claim_many(
                 session,
                 owner=self.owner,
                 now=self._clock.now(),
                 lease_seconds=self._lease_seconds,
+                limit=limit,
             )
 
     def _spawn(self, run_id: int) -> None:
@@ -186,7 +189,8 @@ class Worker:
     async def _execute(self, run_id: int) -> None:
         self.executed += 1
         try:
-            await self._runner.execute(run_id, owner=self.owner)
+            # claim_many has just leased the run for this owner: no second compare-and-set.
+            await self._runner.execute(run_id, owner=self.owner, leased=True)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -5,10 +5,16 @@ connection. pysqlite's implicit transactions are switched off (isolation_level=N
 billsync emits BEGIN itself: IMMEDIATE for write sessions, so read-then-write transactions
 take the write lock up front instead of failing with "database is locked" on upgrade
 (stack.md §2.3, §4.11), and DEFERRED for read sessions, which WAL never blocks.
+
+SQLite has one writer at a time anyway: write sessions of one Database queue on an
+asyncio.Lock in the event loop, so a second writer waits for the first one's commit instead
+of sleeping in SQLite's busy handler (a coarse backoff that left most pooled connections
+asleep under load). Other processes on the same file still meet busy_timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -67,6 +73,9 @@ class Database:
             event.listen(self.engine.sync_engine, "begin", _on_sqlite_begin)
             read_engine = self.engine.execution_options(**{_BEGIN_OPTION: "DEFERRED"})
         self._writer = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock: asyncio.Lock | None = None
+        self._write_lock_loop: asyncio.AbstractEventLoop | None = None
+        self._write_holder: asyncio.Task[Any] | None = None
         self._reader = async_sessionmaker(read_engine, expire_on_commit=False)
 
     @property
@@ -86,8 +95,29 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A session in a write transaction, committed on exit, rolled back on error."""
-        async with self._writer() as session, session.begin():
-            yield session
+        if not self.is_sqlite or self._write_holder is asyncio.current_task():
+            # PostgreSQL has row locks; a nested write in the task holding the lock keeps the
+            # behaviour it always had (SQLite's busy handler) instead of deadlocking.
+            async with self._writer() as session, session.begin():
+                yield session
+            return
+        async with self._sqlite_write_lock():
+            async with self._writer() as session, session.begin():
+                yield session
+
+    @asynccontextmanager
+    async def _sqlite_write_lock(self) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        if self._write_lock is None or self._write_lock_loop is not loop:
+            self._write_lock = asyncio.Lock()
+            self._write_lock_loop = loop
+        lock = self._write_lock
+        async with lock:
+            self._write_holder = asyncio.current_task()
+            try:
+                yield
+            finally:
+                self._write_holder = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -112,8 +112,9 @@ async def for_event(session: AsyncSession, event_id: int) -> Sequence[Run]:
     return (await session.execute(stmt)).scalars().all()
 
 
-def _claimable(now: datetime) -> sa.Select[int]:
-    """The oldest due run whose entity has no older unfinished run (per-entity FIFO)."""
+def _claimable(now: datetime, limit: int = 1) -> sa.Select[int]:
+    """The oldest due runs whose entity has no older unfinished run (per-entity FIFO); at
+    most one per entity, since only an entity's oldest unfinished run qualifies."""
     older = aliased(Run)
     oldest_unfinished = (
         sa.select(sa.func.min(older.id))
@@ -128,7 +129,7 @@ def _claimable(now: datetime) -> sa.Select[int]:
             Run.id == oldest_unfinished,
         )
         .order_by(Run.id)
-        .limit(1)
+        .limit(limit)
     )
 
 
@@ -148,22 +149,32 @@ async def has_work(session: AsyncSession, *, now: datetime) -> bool:
 async def claim_next(
     session: AsyncSession, *, owner: str, now: datetime, lease_seconds: float
 ) -> int | None:
-    """Lease the oldest due run whose entity has no older unfinished run (per-entity FIFO).
+    """Lease the oldest due run whose entity has no older unfinished run (per-entity FIFO)."""
+    claimed = await claim_many(session, owner=owner, now=now, lease_seconds=lease_seconds, limit=1)
+    return claimed[0] if claimed else None
+
+
+async def claim_many(
+    session: AsyncSession, *, owner: str, now: datetime, lease_seconds: float, limit: int
+) -> list[int]:
+    """Lease up to `limit` due runs, oldest first, at most one per entity (per-entity FIFO).
 
     Call inside a write transaction: on SQLite that is BEGIN IMMEDIATE, which serialises
-    claimers; on PostgreSQL the candidate row is locked with FOR UPDATE SKIP LOCKED, and a
-    concurrent claimer's snapshot still counts the row as unfinished, so the next run of the
+    claimers; on PostgreSQL the candidate rows are locked with FOR UPDATE SKIP LOCKED, and a
+    concurrent claimer's snapshot still counts them as unfinished, so the next run of the
     same entity is never a candidate while this one is queued or running.
     """
-    candidate = _claimable(now)
+    if limit < 1:
+        return []
+    candidate = _claimable(now, limit)
     if dialect.name(session) == "postgresql":
         candidate = candidate.with_for_update(skip_locked=True)
-    run_id = (await session.execute(candidate)).scalar_one_or_none()
-    if run_id is None:
-        return None
+    run_ids = list((await session.execute(candidate)).scalars().all())
+    if not run_ids:
+        return []
     result = await session.execute(
         sa.update(Run)
-        .where(Run.id == run_id, Run.status.in_(_values(CLAIMABLE_RUN)))
+        .where(Run.id.in_(run_ids), Run.status.in_(_values(CLAIMABLE_RUN)))
         .values(
             status=RunStatus.RUNNING.value,
             lease_owner=owner,
@@ -171,8 +182,10 @@ async def claim_next(
             attempt=Run.attempt + 1,
             updated_at=now,
         )
+        .returning(Run.id)
+        .execution_options(synchronize_session=False)
     )
-    return run_id if _rowcount(result) == 1 else None
+    return sorted(result.scalars().all())
 
 
 async def take_lease(
@@ -216,13 +229,14 @@ async def renew_leases(
         Run.status == RunStatus.RUNNING.value,
         Run.lease_owner == owner,
     )
-    await session.execute(
+    held = await session.execute(
         sa.update(Run)
         .where(*where)
         .values(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
+        .returning(Run.id)
+        .execution_options(synchronize_session=False)
     )
-    held = (await session.execute(sa.select(Run.id).where(*where))).scalars().all()
-    return set(held)
+    return set(held.scalars().all())
 
 
 async def holds_lease(session: AsyncSession, run_id: int, *, owner: str, now: datetime) -> bool:

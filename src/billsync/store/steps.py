@@ -1,10 +1,15 @@
-"""Steps of a run (latest state per step) and their attempts (the history)."""
+"""Steps of a run (latest state per step) and their attempts (the history).
+
+`save`, `previous_attempt` and `begin_attempt` are the runner's hot path: Core statements on
+the tables, no ORM unit of work (which was most of a sync's CPU). `upsert`/`start_attempt`
+are the ORM forms for callers that want the row objects.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -117,8 +122,8 @@ async def finish_attempt(
     ambiguous: bool = False,
 ) -> None:
     await session.execute(
-        sa.update(StepAttempt)
-        .where(StepAttempt.id == attempt_id)
+        sa.update(_ATTEMPT)
+        .where(_ATTEMPT.c.id == attempt_id)
         .values(
             outcome=outcome.value,
             finished_at=now,
@@ -127,3 +132,92 @@ async def finish_attempt(
             ambiguous=ambiguous,
         )
     )
+
+
+_STEP: sa.Table = RunStep.__table__  # type: ignore[assignment]  # declarative maps a Table
+_ATTEMPT: sa.Table = StepAttempt.__table__  # type: ignore[assignment]
+
+
+class AttemptState(NamedTuple):
+    id: int
+    attempt: int
+    outcome: str
+    ambiguous: bool
+
+
+async def save(
+    session: AsyncSession,
+    run_id: int,
+    idx: int,
+    *,
+    step_id: str,
+    action: str,
+    connection_id: int | None,
+    status: StepStatus,
+    now: datetime,
+    input: dict[str, Any] | None = None,
+    output: dict[str, Any] | None = None,
+    error: str | None = None,
+    new_attempt: bool = False,
+    finished: bool = False,
+) -> int:
+    """`upsert` in Core statements; returns the step's attempt count."""
+    values: dict[str, Any] = {
+        "step_id": step_id,
+        "action": action,
+        "connection_id": connection_id,
+        "status": status.value,
+        "output": output,
+        "error": error,
+        "finished_at": now if finished else None,
+    }
+    if input is not None:
+        values["input"] = input
+    attempts = sa.func.coalesce(_STEP.c.attempts, 0)
+    updated = await session.execute(
+        sa.update(_STEP)
+        .where(_STEP.c.run_id == run_id, _STEP.c.idx == idx)
+        .values(**values, attempts=attempts + 1 if new_attempt else attempts)
+        .returning(_STEP.c.attempts)
+    )
+    count = updated.scalar_one_or_none()
+    if count is not None:
+        return int(count)
+    first = 1 if new_attempt else 0
+    await session.execute(
+        sa.insert(_STEP).values(**values, run_id=run_id, idx=idx, attempts=first, started_at=now)
+    )
+    return first
+
+
+async def previous_attempt(session: AsyncSession, run_id: int, idx: int) -> AttemptState | None:
+    """The step's latest attempt, as plain values."""
+    stmt = (
+        sa.select(_ATTEMPT.c.id, _ATTEMPT.c.attempt, _ATTEMPT.c.outcome, _ATTEMPT.c.ambiguous)
+        .where(_ATTEMPT.c.run_id == run_id, _ATTEMPT.c.idx == idx)
+        .order_by(_ATTEMPT.c.attempt.desc())
+        .limit(1)
+    )
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return None
+    return AttemptState(int(row[0]), int(row[1]), str(row[2]), bool(row[3]))
+
+
+async def begin_attempt(
+    session: AsyncSession, run_id: int, idx: int, *, number: int, now: datetime
+) -> int:
+    """Insert attempt `number` as RUNNING (before the call); its id."""
+    stmt = (
+        sa.insert(_ATTEMPT)
+        .values(
+            run_id=run_id,
+            idx=idx,
+            attempt=number,
+            started_at=now,
+            outcome=AttemptOutcome.RUNNING.value,
+            ambiguous=False,
+        )
+        .returning(_ATTEMPT.c.id)
+    )
+    return int((await session.execute(stmt)).scalar_one())
