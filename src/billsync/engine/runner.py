@@ -33,7 +33,7 @@ from billsync import errors
 from billsync.clock import Clock, SystemClock
 from billsync.connectors import spec
 from billsync.engine.clients import ClientCache
-from billsync.engine.flow import parse_flow
+from billsync.engine.flow import FlowDefinition, parse_flow
 from billsync.engine.ratelimit import RateLimiters
 from billsync.engine.retry import RetryPolicy
 from billsync.engine.step import DEFAULT_RATES, StepExecutor
@@ -43,6 +43,9 @@ from billsync.store.models import Run
 from billsync.store.status import DONE_STEP, RunStatus
 
 log = structlog.get_logger(__name__)
+
+#: Parsed flow versions kept per Runner (oldest dropped first).
+_MAX_DEFINITIONS = 256
 
 __all__ = ["DEFAULT_RATES", "LeaseLostError", "Runner", "new_owner_id"]
 
@@ -87,6 +90,7 @@ class Runner:
             lease_seconds=lease_seconds,
         )
         self.owner = owner or new_owner_id()
+        self._definitions: dict[flows.VersionStamp, FlowDefinition | str] = {}
 
     async def aclose(self) -> None:
         await self._clients.aclose()
@@ -153,17 +157,23 @@ class Runner:
             run = await runs.get(session, run_id, fresh=True)
             if run is None:
                 return None
-            version = await flows.get_version(session, run.flow_id, run.flow_version)
+            definition: FlowDefinition | str | None = None
+            stamp = await flows.version_stamp(session, run.flow_id, run.flow_version)
+            if stamp is not None:
+                definition = self._definitions.get(stamp)
+                if definition is None:
+                    version = await flows.get_version(session, run.flow_id, run.flow_version)
+                    if version is not None:
+                        definition = self._parse(stamp, version.definition)
             event = await events.get(session, run.event_id)
             done = await steps.for_run(session, run_id)
-        if version is None or event is None:
+        if definition is None or event is None:
             return await self._fail_run(run, owner, "the run's flow version or event is gone")
-        try:
-            definition = parse_flow(version.definition)
-        except errors.FlowError as exc:
-            return await self._fail_run(run, owner, f"invalid flow definition: {exc.message}")
+        if isinstance(definition, str):
+            return await self._fail_run(run, owner, f"invalid flow definition: {definition}")
 
         outputs: dict[str, Any] = {}
+        last = len(definition.steps) - 1
         for idx, step in enumerate(definition.steps):
             row = done.get(idx)
             if row is not None and row.status in DONE_STEP:
@@ -171,11 +181,16 @@ class Runner:
                 continue
             if lost.is_set():
                 raise LeaseLostError
-            result = await self._steps.execute(run, owner, idx, step, event.payload, outputs)
+            result = await self._steps.execute(
+                run, owner, idx, step, event.payload, outputs, finish_run=idx == last
+            )
             if result.lost_lease:
                 raise LeaseLostError
             if result.stop is not None:
                 return result.stop
+            if result.run_finished:
+                log.info("run succeeded", run_id=run.id, flow_id=run.flow_id)
+                return RunStatus.SUCCEEDED
             outputs[step.id] = result.output
 
         now = self._clock.now()
@@ -185,6 +200,21 @@ class Runner:
             await events.mark_processed_if_done(session, run.event_id)
         log.info("run succeeded", run_id=run.id, flow_id=run.flow_id)
         return RunStatus.SUCCEEDED
+
+    def _parse(self, key: flows.VersionStamp, raw: dict[str, Any]) -> FlowDefinition | str:
+        """The parsed definition (or why it is invalid), remembered: a flow version is
+        never changed once written (an edit adds a version), so neither is its parse. The
+        key includes the version row's id and creation time, so a deleted flow whose ids
+        are reused never lends its definition to the new one."""
+        parsed: FlowDefinition | str
+        try:
+            parsed = parse_flow(raw)
+        except errors.FlowError as exc:
+            parsed = exc.message
+        if len(self._definitions) >= _MAX_DEFINITIONS:
+            self._definitions.pop(next(iter(self._definitions)))
+        self._definitions[key] = parsed
+        return parsed
 
     async def _fail_run(self, run: Run, owner: str, reason: str) -> RunStatus | None:
         now = self._clock.now()

@@ -53,6 +53,8 @@ class StepResult:
     stop: RunStatus | None = None  #: final/waiting status the run reached, if it stops
     lost_lease: bool = False
     output: dict[str, Any] | None = None
+    #: the step was the run's last and its result transaction also finished the run
+    run_finished: bool = False
 
 
 class StepExecutor:
@@ -86,7 +88,11 @@ class StepExecutor:
         step: StepDef,
         payload: Mapping[str, Any],
         outputs: Mapping[str, Any],
+        *,
+        finish_run: bool = False,
     ) -> StepResult:
+        """Execute one step. `finish_run`: it is the run's last step, so a success also
+        marks the run succeeded, in the transaction that stores the step's result."""
         action_name = step.action
         connection: Connection | None = None
         attempt: _Attempt | None = None
@@ -107,7 +113,16 @@ class StepExecutor:
             called = True
             result = await self._call(run, idx, connection, app, action, data, attempt)
             return await self._succeed_step(
-                run, owner, idx, step, action_name, connection.id, input_json, attempt, result
+                run,
+                owner,
+                idx,
+                step,
+                action_name,
+                connection.id,
+                input_json,
+                attempt,
+                result,
+                finish_run=finish_run,
             )
         except Exception as exc:
             if attempt is None:
@@ -249,6 +264,8 @@ class StepExecutor:
         input_json: dict[str, Any],
         attempt: _Attempt,
         result: spec.ActionResult,
+        *,
+        finish_run: bool,
     ) -> StepResult:
         output = result.output.model_dump(mode="json")
         now = self._clock.now()
@@ -272,6 +289,11 @@ class StepExecutor:
             await steps.finish_attempt(
                 session, attempt.id, outcome=AttemptOutcome.SUCCEEDED, now=now
             )
+            if finish_run:
+                if not await runs.succeed(session, run.id, owner=owner, now=now):
+                    return StepResult(lost_lease=True)
+                await events.mark_processed_if_done(session, run.event_id)
+                return StepResult(output=output, run_finished=True)
             held = await runs.renew_leases(
                 session, [run.id], owner=owner, now=now, lease_seconds=self._lease_seconds
             )

@@ -77,6 +77,19 @@ async def list_all(session: AsyncSession) -> Sequence[Flow]:
     return (await session.execute(sa.select(Flow).order_by(Flow.id))).scalars().all()
 
 
+#: What identifies one stored flow version for good: (row id, created_at).
+VersionStamp = tuple[int, datetime]
+
+
+async def version_stamp(session: AsyncSession, flow_id: int, version: int) -> VersionStamp | None:
+    """The version row's id and creation time, without loading its definition."""
+    stmt = sa.select(FlowVersion.id, FlowVersion.created_at).where(
+        FlowVersion.flow_id == flow_id, FlowVersion.version == version
+    )
+    row = (await session.execute(stmt)).first()
+    return None if row is None else (int(row[0]), row[1])
+
+
 async def get_version(session: AsyncSession, flow_id: int, version: int) -> FlowVersion | None:
     stmt = sa.select(FlowVersion).where(
         FlowVersion.flow_id == flow_id, FlowVersion.version == version
