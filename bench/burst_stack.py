@@ -97,6 +97,8 @@ class Stack:
     latency_ms: int = 0
     razorpay_rate_limit: float = 0
     worker_slots: int | None = None
+    #: Count billsync's SQL statements (bench/sql_census) into workdir/sql-census.tsv
+    sql_census: bool = False
     log_level: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     togai_url: str = ""
@@ -133,6 +135,10 @@ class Stack:
                 )
         finally:
             await admin.dispose()
+
+    @property
+    def census_path(self) -> Path:
+        return self.workdir / "sql-census.tsv"
 
     def cpu(self) -> dict[str, float]:
         """CPU seconds used so far by each live process of the stack."""
@@ -198,6 +204,10 @@ class Stack:
             env["BILLSYNC_WORKER_SLOTS"] = str(self.worker_slots)
         if self.log_level is not None:
             env["BILLSYNC_LOG_LEVEL"] = self.log_level
+        if self.sql_census:
+            census_dir = str(Path(__file__).resolve().parent / "sql_census")
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [census_dir, env.get("PYTHONPATH")]))
+            env["SYNC_BURST_SQL_CENSUS"] = str(self.census_path)
         env.update(self.extra_env)
         proc = subprocess.Popen(
             [sys.executable, "-m", "billsync", "serve", "--port", port, "--db", self.db_url],

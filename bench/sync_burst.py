@@ -94,6 +94,8 @@ class Report:
     razorpay_ok_per_s: float | None = None
     utilization: float | None = None
     misses: list[str] = field(default_factory=list)
+    #: --sql-census: statements per sync by (store function, verb, table), and in total
+    sql_per_sync: dict[str, float] = field(default_factory=dict)
 
     @property
     def floor_ratio(self) -> float | None:
@@ -240,6 +242,7 @@ async def run_scenario(sc: Scenario, args: argparse.Namespace) -> Report:
         worker_slots=args.slots,
         log_level=args.log_level,
         postgres_url=args.postgres,
+        sql_census=args.sql_census,
     )
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     try:
@@ -288,6 +291,9 @@ async def run_scenario(sc: Scenario, args: argparse.Namespace) -> Report:
                 utilization(progress, sc.rate_limit, report)
             await runs_settled(stack.db_url, within=30 if report.completed else 5)
             report.peak_rss_mib = peak_rss_mib(stack.billsync_pid)
+            if args.sql_census:
+                await asyncio.sleep(1.5)  # the census file is rewritten every second
+                report.sql_per_sync = sql_census(stack.census_path, sc.n)
             await db_metrics(stack.db_url, seeded, report)
             outcome = await check(client, stack.togai_url, stack.razorpay_url, seeded)
             report.outcome = asdict(outcome)
@@ -330,6 +336,17 @@ async def floor_run(
 def per_sync(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
     """CPU milliseconds per synced invoice, by process."""
     return {k: (after[k] - before[k]) * 1000 / n for k in after if k in before and k != "py-spy"}
+
+
+def sql_census(path: Path, n: int) -> dict[str, float]:
+    """Statements per sync by `verb table caller`, biggest first, with the total."""
+    counts: dict[str, float] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            count, verb, table, caller = line.split("\t")
+            counts[f"{verb} {table} ({caller})"] = int(count) / n
+    ordered = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+    return {"total": sum(ordered.values()), **ordered}
 
 
 def judge(r: Report, outcome: Outcome) -> None:
@@ -388,6 +405,8 @@ def print_report(r: Report) -> None:
             f"  Razorpay applied {fmt(r.razorpay_ok_per_s, '.1f')} req/s of {r.rate_limit:g}:"
             f" utilization {fmt(r.utilization and r.utilization * 100, '.0f', ' %')}"
         )
+    for key, per_sync in list(r.sql_per_sync.items())[:25]:
+        print(f"    SQL per sync {per_sync:6.2f}  {key}")
     print(f"  bar: {'ok' if not r.misses else 'MISSED: ' + '; '.join(r.misses)}")
 
 
@@ -444,6 +463,9 @@ def main() -> int:
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--profile", help="py-spy billsync during each burst; stacks to this dir")
     parser.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
+    parser.add_argument(
+        "--sql-census", action="store_true", help="count billsync's SQL statements per sync"
+    )
     parser.add_argument("--keep", action="store_true", help="keep each scenario's temp dir")
     args = parser.parse_args()
     if args.profile:
