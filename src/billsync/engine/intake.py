@@ -30,8 +30,9 @@ from billsync.clock import Clock, SystemClock
 from billsync.connectors import spec
 from billsync.domain import IncomingEvent
 from billsync.engine.clients import ClientCache
+from billsync.engine.definitions import DefinitionCache
 from billsync.engine.dispatch import Dispatcher
-from billsync.engine.flow import FlowDefinition, parse_flow
+from billsync.engine.flow import FlowDefinition
 from billsync.engine.inputs import trigger_matches
 from billsync.engine.ratelimit import UNLIMITED, RateLimiters
 from billsync.engine.runner import DEFAULT_RATES
@@ -103,6 +104,7 @@ class Intake:
         self._dispatcher = dispatcher
         self._vault = vault
         self._clock = clock or SystemClock()
+        self._definitions = DefinitionCache()
 
     async def receive_webhook(
         self,
@@ -167,6 +169,25 @@ class Intake:
             raise
         return await self.store(row.id, incoming, source="webhook")
 
+    async def _flows_of(
+        self, session: AsyncSession, connection_id: int
+    ) -> list[tuple[int, int, FlowDefinition]]:
+        """Enabled flows (current versions) triggered by this connection."""
+        found: list[tuple[int, int, FlowDefinition]] = []
+        for flow_id, version, stamp in await flows.enabled_current_stamps(session):
+            defn = self._definitions.get(stamp)
+            if defn is None:
+                raw = await flows.definition_of(session, stamp[0])
+                if raw is None:
+                    continue
+                defn = self._definitions.parse(stamp, raw)
+            if isinstance(defn, str):
+                log.warning("skipping an enabled flow with an invalid definition", flow_id=flow_id)
+                continue
+            if defn.trigger.connection_id == str(connection_id):
+                found.append((flow_id, version, defn))
+        return found
+
     def _authenticate(
         self,
         app: spec.AppSpec,
@@ -202,7 +223,7 @@ class Intake:
             if row is None:
                 raise UnknownConnectionError(f"no connection {connection_id}")
             app_name = row.app
-            candidates = await _flows_of(session, connection_id) if incoming else []
+            candidates = await self._flows_of(session, connection_id) if incoming else []
             now = self._clock.now()
             for item in incoming:
                 matching = [
@@ -211,22 +232,24 @@ class Intake:
                     if defn.trigger.trigger == item.trigger and _passes(defn, item, flow_id)
                 ]
                 status = EventStatus.RECEIVED if item.trigger and matching else EventStatus.IGNORED
-                stored = await events.insert(session, connection_id, item, now=now, status=status)
-                if stored is None:
+                event_id = await events.insert_id(
+                    session, connection_id, item, now=now, status=status
+                )
+                if event_id is None:
                     result.duplicates += 1
                     continue
                 result.stored += 1
                 for flow_id, version in matching:
-                    run = await runs.create(
+                    run_id = await runs.create_id(
                         session,
                         flow_id=flow_id,
                         flow_version=version,
-                        event_id=stored.id,
+                        event_id=event_id,
                         entity_key=item.entity_key,
                         now=now,
                     )
-                    if run is not None:
-                        result.run_ids.append(run.id)
+                    if run_id is not None:
+                        result.run_ids.append(run_id)
             if cursor is not None:
                 await cursors.put(session, connection_id, cursor.trigger, cursor.value, now=now)
             if result.run_ids:
@@ -247,22 +270,6 @@ class Intake:
             runs=len(result.run_ids),
         )
         return result
-
-
-async def _flows_of(
-    session: AsyncSession, connection_id: int
-) -> list[tuple[int, int, FlowDefinition]]:
-    """Enabled flows (current versions) triggered by this connection."""
-    found: list[tuple[int, int, FlowDefinition]] = []
-    for flow, version in await flows.enabled_current(session):
-        try:
-            defn = parse_flow(version.definition)
-        except errors.FlowError:
-            log.warning("skipping an enabled flow with an invalid definition", flow_id=flow.id)
-            continue
-        if defn.trigger.connection_id == str(connection_id):
-            found.append((flow.id, version.version, defn))
-    return found
 
 
 def connection_rate(row: Connection) -> float:

@@ -29,11 +29,11 @@ from typing import Any
 
 import structlog
 
-from billsync import errors
 from billsync.clock import Clock, SystemClock
 from billsync.connectors import spec
 from billsync.engine.clients import ClientCache
-from billsync.engine.flow import FlowDefinition, parse_flow
+from billsync.engine.definitions import DefinitionCache
+from billsync.engine.flow import FlowDefinition
 from billsync.engine.ratelimit import RateLimiters
 from billsync.engine.retry import RetryPolicy
 from billsync.engine.step import DEFAULT_RATES, StepExecutor
@@ -43,9 +43,6 @@ from billsync.store.models import Run
 from billsync.store.status import DONE_STEP, RunStatus
 
 log = structlog.get_logger(__name__)
-
-#: Parsed flow versions kept per Runner (oldest dropped first).
-_MAX_DEFINITIONS = 256
 
 __all__ = ["DEFAULT_RATES", "LeaseLostError", "Runner", "new_owner_id"]
 
@@ -90,7 +87,7 @@ class Runner:
             lease_seconds=lease_seconds,
         )
         self.owner = owner or new_owner_id()
-        self._definitions: dict[flows.VersionStamp, FlowDefinition | str] = {}
+        self._definitions = DefinitionCache()
 
     async def aclose(self) -> None:
         await self._clients.aclose()
@@ -164,7 +161,7 @@ class Runner:
                 if definition is None:
                     version = await flows.get_version(session, run.flow_id, run.flow_version)
                     if version is not None:
-                        definition = self._parse(stamp, version.definition)
+                        definition = self._definitions.parse(stamp, version.definition)
             event = await events.get(session, run.event_id)
             done = await steps.for_run(session, run_id)
         if definition is None or event is None:
@@ -200,21 +197,6 @@ class Runner:
             await events.mark_processed_if_done(session, run.event_id)
         log.info("run succeeded", run_id=run.id, flow_id=run.flow_id)
         return RunStatus.SUCCEEDED
-
-    def _parse(self, key: flows.VersionStamp, raw: dict[str, Any]) -> FlowDefinition | str:
-        """The parsed definition (or why it is invalid), remembered: a flow version is
-        never changed once written (an edit adds a version), so neither is its parse. The
-        key includes the version row's id and creation time, so a deleted flow whose ids
-        are reused never lends its definition to the new one."""
-        parsed: FlowDefinition | str
-        try:
-            parsed = parse_flow(raw)
-        except errors.FlowError as exc:
-            parsed = exc.message
-        if len(self._definitions) >= _MAX_DEFINITIONS:
-            self._definitions.pop(next(iter(self._definitions)))
-        self._definitions[key] = parsed
-        return parsed
 
     async def _fail_run(self, run: Run, owner: str, reason: str) -> RunStatus | None:
         now = self._clock.now()

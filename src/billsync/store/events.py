@@ -23,6 +23,21 @@ async def insert(
     status: EventStatus = EventStatus.RECEIVED,
 ) -> Event | None:
     """Store the event; None when it is a duplicate (provider retry, webhook + poll)."""
+    event_id = await insert_id(session, connection_id, incoming, now=now, status=status)
+    if event_id is None:
+        return None
+    return await session.get(Event, event_id)
+
+
+async def insert_id(
+    session: AsyncSession,
+    connection_id: int,
+    incoming: IncomingEvent,
+    *,
+    now: datetime,
+    status: EventStatus = EventStatus.RECEIVED,
+) -> int | None:
+    """`insert` without loading the row back: the new event's id, or None (duplicate)."""
     stmt = (
         dialect.insert(session, Event)
         .values(
@@ -40,9 +55,7 @@ async def insert(
         .returning(Event.id)
     )
     event_id = (await session.execute(stmt)).scalar_one_or_none()
-    if event_id is None:
-        return None
-    return await session.get(Event, event_id)
+    return None if event_id is None else int(event_id)
 
 
 async def get(session: AsyncSession, event_id: int) -> Event | None:

@@ -127,6 +127,23 @@ async def enabled_current(session: AsyncSession) -> Sequence[tuple[Flow, FlowVer
     return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
 
 
+async def enabled_current_stamps(session: AsyncSession) -> list[tuple[int, int, VersionStamp]]:
+    """`enabled_current` without the definitions: (flow id, version, version stamp)."""
+    stmt = (
+        sa.select(Flow.id, FlowVersion.version, FlowVersion.id, FlowVersion.created_at)
+        .join(FlowVersion, FlowVersion.flow_id == Flow.id)
+        .where(Flow.enabled.is_(True), FlowVersion.version == Flow.current_version)
+        .order_by(Flow.id)
+    )
+    rows = (await session.execute(stmt)).all()
+    return [(int(r[0]), int(r[1]), (int(r[2]), r[3])) for r in rows]
+
+
+async def definition_of(session: AsyncSession, version_id: int) -> dict[str, Any] | None:
+    stmt = sa.select(FlowVersion.definition).where(FlowVersion.id == version_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def set_enabled(
     session: AsyncSession, flow_id: int, enabled: bool, *, now: datetime
 ) -> Flow | None:

@@ -44,6 +44,27 @@ async def create(
     now: datetime,
 ) -> Run | None:
     """Queue a run; None if the (flow, event) pair already has one (design invariant 2)."""
+    run_id = await create_id(
+        session,
+        flow_id=flow_id,
+        flow_version=flow_version,
+        event_id=event_id,
+        entity_key=entity_key,
+        now=now,
+    )
+    return None if run_id is None else await session.get(Run, run_id)
+
+
+async def create_id(
+    session: AsyncSession,
+    *,
+    flow_id: int,
+    flow_version: int,
+    event_id: int,
+    entity_key: str,
+    now: datetime,
+) -> int | None:
+    """`create` without loading the row back: the new run's id, or None."""
     stmt = (
         dialect.insert(session, Run)
         .values(
@@ -61,7 +82,7 @@ async def create(
         .returning(Run.id)
     )
     run_id = (await session.execute(stmt)).scalar_one_or_none()
-    return None if run_id is None else await session.get(Run, run_id)
+    return None if run_id is None else int(run_id)
 
 
 async def get(session: AsyncSession, run_id: int, *, fresh: bool = False) -> Run | None:
