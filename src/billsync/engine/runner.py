@@ -179,7 +179,14 @@ class Runner:
             if lost.is_set():
                 raise LeaseLostError
             result = await self._steps.execute(
-                run, owner, idx, step, event.payload, outputs, finish_run=idx == last
+                run,
+                owner,
+                idx,
+                step,
+                event.payload,
+                outputs,
+                finish_run=idx == last,
+                new_step=row is None,
             )
             if result.lost_lease:
                 raise LeaseLostError

@@ -90,9 +90,12 @@ class StepExecutor:
         outputs: Mapping[str, Any],
         *,
         finish_run: bool = False,
+        new_step: bool = False,
     ) -> StepResult:
         """Execute one step. `finish_run`: it is the run's last step, so a success also
-        marks the run succeeded, in the transaction that stores the step's result."""
+        marks the run succeeded, in the transaction that stores the step's result.
+        `new_step`: the run (read under this lease) has no row for the step yet, so there
+        is no earlier attempt to look up and the step row is inserted, not updated."""
         action_name = step.action
         connection: Connection | None = None
         attempt: _Attempt | None = None
@@ -106,7 +109,7 @@ class StepExecutor:
             data = resolve_step_input(step, action, payload, outputs)
             input_json = data.model_dump(mode="json")
             attempt = await self._start_attempt(
-                run, owner, idx, step, action_name, connection.id, input_json
+                run, owner, idx, step, action_name, connection.id, input_json, new_step=new_step
             )
             if attempt is None:
                 return StepResult(lost_lease=True)
@@ -180,12 +183,28 @@ class StepExecutor:
         action_name: str,
         connection_id: int | None,
         input_json: dict[str, Any] | None,
+        *,
+        new_step: bool = False,
     ) -> _Attempt | None:
         """Record the attempt before the call; None if the lease is gone."""
         now = self._clock.now()
         async with self._db.write() as session:
             if not await runs.holds_lease(session, run.id, owner=owner, now=now):
                 return None
+            if new_step:
+                attempt_id = await steps.begin_attempt(session, run.id, idx, number=1, now=now)
+                await steps.insert_new(
+                    session,
+                    run.id,
+                    idx,
+                    step_id=step.id,
+                    action=action_name,
+                    connection_id=connection_id,
+                    status=StepStatus.RUNNING,
+                    input=input_json,
+                    now=now,
+                )
+                return _Attempt(attempt_id, 1, after_ambiguous_failure=False)
             previous = await steps.previous_attempt(session, run.id, idx)
             ambiguous = False
             if previous is not None:

@@ -190,6 +190,34 @@ async def save(
     return first
 
 
+async def insert_new(
+    session: AsyncSession,
+    run_id: int,
+    idx: int,
+    *,
+    step_id: str,
+    action: str,
+    connection_id: int | None,
+    status: StepStatus,
+    now: datetime,
+    input: dict[str, Any] | None,
+) -> None:
+    """The step's row at its first attempt (the caller knows there is none yet)."""
+    await session.execute(
+        sa.insert(_STEP).values(
+            run_id=run_id,
+            idx=idx,
+            step_id=step_id,
+            action=action,
+            connection_id=connection_id,
+            status=status.value,
+            input=input,
+            attempts=1,
+            started_at=now,
+        )
+    )
+
+
 async def previous_attempt(session: AsyncSession, run_id: int, idx: int) -> AttemptState | None:
     """The step's latest attempt, as plain values."""
     stmt = (
