@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -94,6 +95,15 @@ async def test_demo_seeds_syncs_stops_and_reruns_on_the_same_database(tmp_path: 
         await _synced(togai_url, razorpay_url, accounts=3, paid=2)
         text = log.read_text()
         assert "/webhooks/togai/1/" in text and "/webhooks/razorpay/2" in text
+        # the printed admin token opens the API (and the UI) right away
+        ui = re.search(r"Admin UI +(\S+)/ui +\(log in with token (\S+)\)", text)
+        assert ui is not None, text
+        async with httpx.AsyncClient(base_url=ui.group(1)) as http:
+            runs = await http.get(
+                "/api/v1/runs", headers={"Authorization": f"Bearer {ui.group(2)}"}
+            )
+            assert runs.status_code == 200
+            assert (await http.get("/api/v1/runs")).status_code == 401
     assert (tmp_path / "billsync-demo.db").exists()
 
     with demo(tmp_path, seed=1) as (togai_url, razorpay_url, log):

@@ -27,7 +27,7 @@ import uvicorn
 
 from billsync import web
 from billsync.api.server import create_api
-from billsync.app import App, build
+from billsync.app import App, build, tokens
 from billsync.app import connections as connection_ops
 from billsync.app import flows as flow_ops
 from billsync.app.logs import configure_logging
@@ -175,10 +175,15 @@ async def run_demo(
             raise typer.Exit(1)
         await asyncio.sleep(0.05)
     togai_hook, razorpay_hook = await wire(app, togai_url, razorpay_url)
+    # A fresh admin token per demo start, so a newcomer can open the UI at once; like
+    # `billsync tokens create`, its plaintext is shown once and only its digest is stored.
+    _, ui_token = await tokens.create(app, f"demo-{secrets.token_hex(3)}", actor="demo")
     typer.echo(
         "\n".join(
             [
                 f"billsync          {app.public_url}  (health: {app.public_url}/healthz)",
+                f"Admin UI          {app.public_url}/ui  (log in with token {ui_token})",
+                f"REST API          {app.public_url}/docs  (Authorization: Bearer <token>)",
                 f"Togai sandbox     {togai_url}  (token {TOGAI_TOKEN})",
                 f"Razorpay sandbox  {razorpay_url}  (key {RAZORPAY_KEY_ID})",
                 f"Togai webhook     {togai_hook}",
