@@ -111,9 +111,13 @@ class WebhookParser(Protocol):
 
 class Poller(Protocol):
     async def __call__(
-        self, client: Any, cursor: Mapping[str, Any] | None
+        self,
+        client: Any,
+        cursor: Mapping[str, Any] | None,
+        known: Callable[[Sequence[str]], Awaitable[set[str]]] | None = None,
     ) -> tuple[Sequence[IncomingEvent], Mapping[str, Any]]:
-        """Return the events since `cursor` and the cursor to persist afterwards."""
+        """Return the events since `cursor` and the cursor to persist afterwards. `known`
+        (external ids → those already in the inbox) lets it skip re-fetching those."""
         ...
 
 

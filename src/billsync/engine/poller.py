@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -23,7 +25,7 @@ from billsync.engine.clients import ClientCache
 from billsync.engine.flow import parse_flow
 from billsync.engine.intake import Intake, PollCursor, connection_rate
 from billsync.engine.ratelimit import RateLimiters
-from billsync.store import connections, cursors, flows
+from billsync.store import connections, cursors, events, flows
 from billsync.store.database import Database
 
 log = structlog.get_logger(__name__)
@@ -134,7 +136,9 @@ class Poller:
         bucket = self._limiters.get(str(row.id), connection_rate(row))
         await bucket.acquire()
         try:
-            incoming, new_cursor = await poll(client, cursor)
+            incoming, new_cursor = await poll(
+                client, cursor, functools.partial(self._known, row.id)
+            )
         except errors.RateLimitedError as exc:
             bucket.penalize(exc.retry_after)
             raise
@@ -150,6 +154,12 @@ class Poller:
             source="poll",
         )
         return len(incoming), result.stored, len(result.run_ids)
+
+    async def _known(self, connection_id: int, external_ids: Sequence[str]) -> set[str]:
+        """Which of these events the inbox holds already: the poller skips re-fetching them
+        (storing them again would only be deduplicated)."""
+        async with self._db.read() as session:
+            return await events.known_external_ids(session, connection_id, external_ids)
 
     def kick(self) -> None:
         """Poll now instead of waiting for the interval (e.g. a flow was just enabled)."""

@@ -13,6 +13,9 @@ from billsync.store import dialect
 from billsync.store.models import Event, Run
 from billsync.store.status import FINAL_RUN, EventStatus
 
+#: Ids per IN (...) list: well under SQLite's bound-parameter limit.
+_CHUNK = 500
+
 
 async def insert(
     session: AsyncSession,
@@ -60,6 +63,20 @@ async def insert_id(
 
 async def get(session: AsyncSession, event_id: int) -> Event | None:
     return await session.get(Event, event_id)
+
+
+async def known_external_ids(
+    session: AsyncSession, connection_id: int, external_ids: Sequence[str]
+) -> set[str]:
+    """Those of `external_ids` already stored for the connection."""
+    found: set[str] = set()
+    for start in range(0, len(external_ids), _CHUNK):
+        chunk = list(external_ids[start : start + _CHUNK])
+        stmt = sa.select(Event.external_id).where(
+            Event.connection_id == connection_id, Event.external_id.in_(chunk)
+        )
+        found.update((await session.execute(stmt)).scalars().all())
+    return found
 
 
 async def by_external_id(

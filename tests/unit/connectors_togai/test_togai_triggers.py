@@ -177,3 +177,37 @@ async def test_sandbox_envelope_and_unknown_changes_keyed_by_delivery_id() -> No
     raw = json.dumps({"event": "X"}).encode()
     [hinted] = await APP.parse_webhook(client(fake), {"X-Togai-Event-Id": "evt.h"}, raw)
     assert hinted.external_id == "togai:X:evt.h"
+
+
+async def test_pollers_skip_the_fetch_of_entities_the_inbox_already_holds() -> None:
+    fake = seeded()
+    fake.add_account(account_id="ACC2")
+    fake.add_invoice(invoice_id="inv.4", owner="ACC2", status="DUE")
+    asked: list[list[str]] = []
+
+    async def known(external_ids: Any) -> set[str]:
+        asked.append(list(external_ids))
+        return {"account:ACC1:created", "invoice:inv.1:DUE", "invoice:inv.2:VOID"}
+
+    def entity_gets() -> list[str]:
+        return [
+            r.url.path for r in fake.requests if r.method == "GET" and r.url.path.count("/") > 1
+        ]
+
+    events, cursor = await APP.poll["account.created"](client(fake), None, known)
+    assert [e.external_id for e in events] == ["account:ACC2:created"]
+    assert cursor == {"seen": ["ACC1", "ACC2"]}  # a known account still advances the cursor
+    assert asked[-1] == ["account:ACC1:created", "account:ACC2:created"]
+    assert entity_gets() == ["/accounts/ACC2"]
+
+    fake.requests.clear()
+    events, cursor = await APP.poll["invoice.generated"](client(fake), None, known)
+    assert [e.external_id for e in events] == ["invoice:inv.4:DUE"]
+    assert cursor == {"due": ["inv.1", "inv.4"]}
+    assert entity_gets() == ["/invoices/inv.4", "/accounts/ACC2"]
+
+    fake.requests.clear()
+    events, cursor = await APP.poll["invoice.voided"](client(fake), None, known)
+    assert events == []
+    assert cursor == {"since": "2024-08-04T12:00:00+00:00", "ids": ["inv.2"]}
+    assert entity_gets() == []

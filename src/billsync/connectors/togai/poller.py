@@ -10,12 +10,14 @@ so the first poll reports every current account / DUE invoice / VOID invoice):
 - invoice.voided:    `{"since": <ISO updatedAt>, "ids": [ids updated exactly then]}`: VOID
   is terminal, so a high-water mark on updatedAt replaces an ever-growing set.
 
-Each new entity is re-fetched (GET by id) so payloads equal the webhook path's exactly.
+Each new entity is re-fetched (GET by id) so payloads equal the webhook path's exactly,
+unless the engine's `known` says the inbox already holds its event (a webhook delivered it):
+then the poll only advances its cursor past it. In a burst that skips nearly every GET.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +30,9 @@ from billsync.connectors.togai.triggers import (
     INVOICE_GENERATED,
     INVOICE_VOIDED,
     account_event,
+    account_external_id,
     invoice_event,
+    invoice_external_id,
     invoice_trigger,
 )
 from billsync.domain import IncomingEvent
@@ -37,55 +41,77 @@ _DATETIME: TypeAdapter[datetime] = TypeAdapter(TogaiDatetime)
 #: What a poll saw, phrased as the webhook hint that would have said the same.
 _HINTS = {INVOICE_GENERATED: "invoice_generated", INVOICE_VOIDED: "invoice_voided"}
 PollResult = tuple[Sequence[IncomingEvent], Mapping[str, Any]]
+Known = Callable[[Sequence[str]], Awaitable[set[str]]]
 
 
-async def poll_accounts(client: TogaiClient, cursor: Mapping[str, Any] | None) -> PollResult:
+async def poll_accounts(
+    client: TogaiClient, cursor: Mapping[str, Any] | None, known: Known | None = None
+) -> PollResult:
     seen = set(_strings(cursor, "seen"))
+    fresh = list(dict.fromkeys([s.id async for s in _accounts(client) if s.id not in seen]))
+    stored = await _already_stored(known, fresh, account_external_id)
     events: list[IncomingEvent] = []
-    async for summary in _accounts(client):
-        if summary.id in seen:
+    for account_id in fresh:
+        if account_id in stored:
+            seen.add(account_id)
             continue
         try:
-            account = await client.get_account(summary.id)
+            account = await client.get_account(account_id)
         except errors.NotFoundError:
             continue
         events.append(account_event(account))
-        seen.add(summary.id)
+        seen.add(account_id)
     return events, {"seen": sorted(seen)}
 
 
 async def poll_generated_invoices(
-    client: TogaiClient, cursor: Mapping[str, Any] | None
+    client: TogaiClient, cursor: Mapping[str, Any] | None, known: Known | None = None
 ) -> PollResult:
     reported = set(_strings(cursor, "due"))
     due_now: set[str] = set()
-    events: list[IncomingEvent] = []
-    accounts: dict[str, Account] = {}
+    fresh: list[str] = []
     async for summary in _invoices(client, "DUE"):
         due_now.add(summary.id)
-        if summary.id in reported:
+        if summary.id not in reported:
+            fresh.append(summary.id)
+    fresh = list(dict.fromkeys(fresh))
+    stored = await _already_stored(known, fresh, lambda i: invoice_external_id(i, "DUE"))
+    events: list[IncomingEvent] = []
+    accounts: dict[str, Account] = {}
+    for invoice_id in fresh:
+        if invoice_id in stored:
             continue
-        event = await _invoice_event(client, summary.id, INVOICE_GENERATED, accounts)
+        event = await _invoice_event(client, invoice_id, INVOICE_GENERATED, accounts)
         if event is not None:
             events.append(event)
     return _by_time(events), {"due": sorted(due_now)}
 
 
-async def poll_voided_invoices(client: TogaiClient, cursor: Mapping[str, Any] | None) -> PollResult:
+async def poll_voided_invoices(
+    client: TogaiClient, cursor: Mapping[str, Any] | None, known: Known | None = None
+) -> PollResult:
     since = _since(cursor)
     at_since = set(_strings(cursor, "ids"))
-    events: list[IncomingEvent] = []
-    accounts: dict[str, Account] = {}
-    high, at_high = since, set(at_since)
+    fresh: list[Invoice] = []
     async for summary in _invoices(client, "VOID"):
         updated = summary.updated_at
         if since is not None and (
             updated is None or updated < since or (updated == since and summary.id in at_since)
         ):
             continue
-        event = await _invoice_event(client, summary.id, INVOICE_VOIDED, accounts)
-        if event is not None:
-            events.append(event)
+        fresh.append(summary)
+    stored = await _already_stored(
+        known, [s.id for s in fresh], lambda i: invoice_external_id(i, "VOID")
+    )
+    events: list[IncomingEvent] = []
+    accounts: dict[str, Account] = {}
+    high, at_high = since, set(at_since)
+    for summary in fresh:
+        if summary.id not in stored:
+            event = await _invoice_event(client, summary.id, INVOICE_VOIDED, accounts)
+            if event is not None:
+                events.append(event)
+        updated = summary.updated_at
         if updated is not None:
             if high is None or updated > high:
                 high, at_high = updated, {summary.id}
@@ -94,6 +120,17 @@ async def poll_voided_invoices(client: TogaiClient, cursor: Mapping[str, Any] | 
     if high is None:
         return events, {}
     return _by_time(events), {"since": high.isoformat(), "ids": sorted(at_high)}
+
+
+async def _already_stored(
+    known: Known | None, ids: Iterable[str], external_id: Callable[[str], str]
+) -> set[str]:
+    """The entity ids whose event the inbox already holds (none when `known` is absent)."""
+    by_external = {external_id(i): i for i in ids}
+    if known is None or not by_external:
+        return set()
+    found = await known(list(by_external))
+    return {by_external[e] for e in found if e in by_external}
 
 
 async def _invoice_event(
