@@ -211,3 +211,24 @@ async def test_pollers_skip_the_fetch_of_entities_the_inbox_already_holds() -> N
     assert events == []
     assert cursor == {"since": "2024-08-04T12:00:00+00:00", "ids": ["inv.2"]}
     assert entity_gets() == []
+
+
+async def test_invoice_webhook_uses_the_hinted_account_only_when_it_owns_the_invoice() -> None:
+    fake = seeded()
+    fake.add_account(account_id="ACC2")
+    hint = {"entityType": "INVOICE", "entityId": "inv.1", "accountId": "ACC1"}
+    [event] = await parse(fake, {"event": "invoice.generated", "payload": hint})
+    assert event.payload["account"] == fake.accounts["ACC1"]
+    assert sorted(r.url.path for r in fake.requests) == ["/accounts/ACC1", "/invoices/inv.1"]
+
+    fake.requests.clear()
+    wrong = {**hint, "accountId": "ACC2"}  # a stale or forged hint: the owner decides
+    [event] = await parse(fake, {"event": "invoice.generated", "payload": wrong})
+    assert event.payload["account"] == fake.accounts["ACC1"]
+    assert event.entity_key == "togai-account:ACC1"
+    assert [r.url.path for r in fake.requests][-1] == "/accounts/ACC1"
+
+    fake.requests.clear()
+    missing = {**hint, "accountId": "ACC404"}
+    [event] = await parse(fake, {"event": "invoice.generated", "payload": missing})
+    assert event.payload["account"] == fake.accounts["ACC1"]
