@@ -34,7 +34,7 @@ from billsync.engine.definitions import DefinitionCache
 from billsync.engine.dispatch import Dispatcher
 from billsync.engine.flow import FlowDefinition
 from billsync.engine.inputs import trigger_matches
-from billsync.engine.ratelimit import UNLIMITED, RateLimiters
+from billsync.engine.ratelimit import UNLIMITED, RateLimiters, paced
 from billsync.engine.runner import DEFAULT_RATES
 from billsync.store import connections, cursors, events, flows, runs
 from billsync.store.database import Database
@@ -273,10 +273,11 @@ class Intake:
 
 
 def connection_rate(row: Connection) -> float:
-    """Requests per second toward the connection's app: its own limit or the app default."""
+    """Requests per second billsync sends toward the connection's app: its own limit or the
+    app default, less the pacing headroom (the runner paces the same bucket the same way)."""
     if row.rate_limit is not None:
-        return row.rate_limit
-    return DEFAULT_RATES.get(row.app, UNLIMITED)
+        return paced(row.rate_limit)
+    return paced(DEFAULT_RATES.get(row.app, UNLIMITED))
 
 
 def _passes(defn: FlowDefinition, item: IncomingEvent, flow_id: int) -> bool:

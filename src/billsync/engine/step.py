@@ -25,7 +25,12 @@ from billsync.engine import mapping
 from billsync.engine.clients import ClientCache
 from billsync.engine.flow import StepDef
 from billsync.engine.inputs import resolve_step_input, step_applies
-from billsync.engine.ratelimit import TOGAI_DEFAULT_RATE_PER_S, UNLIMITED, RateLimiters
+from billsync.engine.ratelimit import (
+    TOGAI_DEFAULT_RATE_PER_S,
+    UNLIMITED,
+    RateLimiters,
+    paced,
+)
 from billsync.engine.retry import RetryDecision, RetryKind, RetryPolicy
 from billsync.store import connections, events, runs, steps
 from billsync.store.database import Database
@@ -254,7 +259,7 @@ class StepExecutor:
         rate = connection.rate_limit
         if rate is None:
             rate = DEFAULT_RATES.get(app.name, UNLIMITED)
-        bucket = self._limiters.get(str(connection.id), rate)
+        bucket = self._limiters.get(str(connection.id), paced(rate))
         await bucket.acquire()
         ctx = spec.ActionContext(
             client=client,
