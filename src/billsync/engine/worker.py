@@ -99,12 +99,12 @@ class Worker:
         for task in leftovers.values():
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if leftovers:
-            async with self._db.write() as session:
-                released = await runs.release(
-                    session, list(leftovers), owner=self.owner, now=self._clock.now()
-                )
-            log.info("released unfinished runs", count=released, run_ids=sorted(leftovers))
+        # Every slot is idle now, so whatever this owner still leases is unfinished: runs cut
+        # off above, and runs a claim leased just as its loop was cancelled (never spawned).
+        async with self._db.write() as session:
+            released = await runs.release_held(session, owner=self.owner, now=self._clock.now())
+        if released:
+            log.info("released unfinished runs", count=len(released), run_ids=sorted(released))
         if self._wakeup is not None:
             self._dispatcher.unsubscribe(self._wakeup)
             self._wakeup = None

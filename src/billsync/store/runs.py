@@ -352,6 +352,23 @@ async def release(
     return _rowcount(result)
 
 
+async def release_held(session: AsyncSession, *, owner: str, now: datetime) -> list[int]:
+    """Give back every run `owner` still leases (graceful shutdown); their ids.
+
+    Covers runs a claim leased just as shutdown cancelled it, which never reached a slot."""
+    held = list(
+        (
+            await session.execute(
+                sa.select(Run.id).where(
+                    Run.status == RunStatus.RUNNING.value, Run.lease_owner == owner
+                )
+            )
+        ).scalars()
+    )
+    await release(session, held, owner=owner, now=now)
+    return held
+
+
 async def reconcile_expired(session: AsyncSession, *, now: datetime) -> list[int]:
     """Return runs whose executor vanished (lease expired) to the queue; their ids."""
     expired = (

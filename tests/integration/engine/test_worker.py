@@ -98,6 +98,27 @@ async def test_graceful_stop_releases_unfinished_runs(h: Harness) -> None:
     assert [c.after_ambiguous_failure for c in h.script.calls] == [False, True]
 
 
+async def test_stop_releases_runs_claimed_but_never_started(h: Harness) -> None:
+    # Given a run leased under the worker's owner that never reached a slot, as when a claim
+    # commits just as shutdown cancels the claim loop
+    flow_id = await h.flow()
+    run_id = await h.queue(flow_id, payload={"key": "k"})
+    worker = h.worker(poll_seconds=60)
+    async with h.db.write() as session:
+        claimed = await runs.claim_many(
+            session, owner=worker.owner, now=h.clock.now(), lease_seconds=60, limit=1
+        )
+    assert claimed == [run_id]
+    await worker.start()  # its lease is live: neither the reconciler nor a claim touches it
+    assert worker.in_flight == frozenset()
+    # When the worker stops
+    await worker.stop(grace_seconds=0.01)
+    # Then nothing stays leased by it: the run is queued again at once
+    run = await h.run(run_id)
+    assert run.status == RunStatus.QUEUED and run.lease_owner is None
+    assert h.script.count("k") == 0
+
+
 async def test_slots_bound_concurrency(h: Harness) -> None:
     flow_id = await h.flow()
     gate = asyncio.Event()
