@@ -25,7 +25,7 @@ from billsync.config import Settings
 from billsync.domain import IncomingEvent
 from billsync.sandbox import razorpay as razorpay_sandbox
 from billsync.sandbox import togai as togai_sandbox
-from billsync.store import events, runs
+from billsync.store import events, leases, runs
 from billsync.store.models import Connection
 from billsync.store.vault import Vault
 
@@ -98,7 +98,7 @@ class Env:
     async def fail_run(self, run_id: int, *, dead: bool = False) -> None:
         """Drive a queued run to failed (or dead), as a worker would."""
         async with self.app.db.write() as session:
-            assert await runs.take_lease(
+            assert await leases.take_lease(
                 session, run_id, owner="test", now=self.clock.now(), lease_seconds=60
             )
             assert await runs.fail(

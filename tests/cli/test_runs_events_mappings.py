@@ -5,7 +5,7 @@ from __future__ import annotations
 from billsync.app import App, audit
 from billsync.domain import IdLink, IncomingEvent, LinkKind
 from billsync.engine.mapping import write_links
-from billsync.store import events, runs
+from billsync.store import events, leases, runs
 from tests.cli.conftest import Cli
 
 
@@ -51,7 +51,7 @@ def _seed_runs(run: Cli) -> tuple[int, int, int]:
                 ids.append(created.id)
         async with app.db.write() as session:
             now = app.clock.now()
-            assert await runs.take_lease(session, ids[0], owner="t", now=now, lease_seconds=60)
+            assert await leases.take_lease(session, ids[0], owner="t", now=now, lease_seconds=60)
             assert await runs.fail(session, ids[0], owner="t", now=now, error="boom", dead=False)
         return first_event, ids[0], ids[1]
 

@@ -10,7 +10,7 @@ conditional UPDATEs are the only code that changes a run's status):
     running ──retries exhausted─► dead           queued | retry_wait ──cancel──► cancelled
     running ──lease expired (reconciler) / released at shutdown──► queued
 
-The lease is a compare-and-set (`store.runs.take_lease`): a run delivered twice (worker
+The lease is a compare-and-set (`store.leases.take_lease`): a run delivered twice (worker
 claim + scale-out job, or a redelivery after a crash) executes in one place only. While a
 run executes, a heartbeat extends its lease; if the lease is lost, the runner stops before
 the next step and leaves the run to its new holder.
@@ -37,7 +37,7 @@ from billsync.engine.flow import FlowDefinition
 from billsync.engine.ratelimit import RateLimiters
 from billsync.engine.retry import RetryPolicy
 from billsync.engine.step import DEFAULT_RATES, StepExecutor
-from billsync.store import events, flows, runs, steps
+from billsync.store import events, flows, leases, runs, steps
 from billsync.store.database import Database
 from billsync.store.models import Run
 from billsync.store.status import DONE_STEP, RunStatus
@@ -103,7 +103,7 @@ class Runner:
         owner = owner or self.owner
         if not leased:
             async with self._db.write() as session:
-                leased = await runs.take_lease(
+                leased = await leases.take_lease(
                     session,
                     run_id,
                     owner=owner,
@@ -132,7 +132,7 @@ class Runner:
             await asyncio.sleep(self._heartbeat_seconds)
             try:
                 async with self._db.write() as session:
-                    held = await runs.renew_leases(
+                    held = await leases.renew_leases(
                         session,
                         [run_id],
                         owner=owner,

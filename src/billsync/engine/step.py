@@ -32,7 +32,7 @@ from billsync.engine.ratelimit import (
     paced,
 )
 from billsync.engine.retry import RetryDecision, RetryKind, RetryPolicy
-from billsync.store import connections, events, runs, steps
+from billsync.store import connections, events, leases, runs, steps
 from billsync.store.database import Database
 from billsync.store.models import Connection, Run
 from billsync.store.status import AttemptOutcome, RunStatus, StepStatus
@@ -194,7 +194,7 @@ class StepExecutor:
         """Record the attempt before the call; None if the lease is gone."""
         now = self._clock.now()
         async with self._db.write() as session:
-            if not await runs.holds_lease(session, run.id, owner=owner, now=now):
+            if not await leases.holds_lease(session, run.id, owner=owner, now=now):
                 return None
             if new_step:
                 attempt_id = await steps.begin_attempt(session, run.id, idx, number=1, now=now)
@@ -318,7 +318,7 @@ class StepExecutor:
                     return StepResult(lost_lease=True)
                 await events.mark_processed_if_done(session, run.event_id)
                 return StepResult(output=output, run_finished=True)
-            held = await runs.renew_leases(
+            held = await leases.renew_leases(
                 session, [run.id], owner=owner, now=now, lease_seconds=self._lease_seconds
             )
         if run.id not in held:
@@ -337,7 +337,7 @@ class StepExecutor:
     ) -> StepResult:
         now = self._clock.now()
         async with self._db.write() as session:
-            if not await runs.holds_lease(session, run.id, owner=owner, now=now):
+            if not await leases.holds_lease(session, run.id, owner=owner, now=now):
                 return StepResult(lost_lease=True)
             await steps.save(
                 session,
@@ -395,7 +395,7 @@ class StepExecutor:
                 finished=decision.kind is not RetryKind.RETRY,
             )
             if decision.kind is RetryKind.SKIP:
-                if not await runs.holds_lease(session, run.id, owner=owner, now=now):
+                if not await leases.holds_lease(session, run.id, owner=owner, now=now):
                     return StepResult(lost_lease=True)
                 return StepResult(output=None)
             if decision.kind is RetryKind.RETRY:

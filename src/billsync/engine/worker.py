@@ -1,6 +1,6 @@
 """The embedded worker: claims due runs from the run table and executes them in N slots.
 
-Claiming (store.runs.claim_next) picks the oldest due run whose entity has no older
+Claiming (store.leases.claim_next) picks the oldest due run whose entity has no older
 unfinished run, so runs of one Togai account execute in order while different accounts run
 in parallel (invariant 6). The worker wakes on the dispatcher's notify() and polls every
 `poll_seconds` as a fallback. A reconciler at start and every `reconcile_seconds` returns
@@ -19,7 +19,7 @@ import structlog
 from billsync.clock import Clock, SystemClock
 from billsync.engine.dispatch import EmbeddedDispatcher
 from billsync.engine.runner import Runner
-from billsync.store import runs
+from billsync.store import leases
 from billsync.store.database import Database
 
 log = structlog.get_logger(__name__)
@@ -102,7 +102,7 @@ class Worker:
         # Every slot is idle now, so whatever this owner still leases is unfinished: runs cut
         # off above, and runs a claim leased just as its loop was cancelled (never spawned).
         async with self._db.write() as session:
-            released = await runs.release_held(session, owner=self.owner, now=self._clock.now())
+            released = await leases.release_held(session, owner=self.owner, now=self._clock.now())
         if released:
             log.info("released unfinished runs", count=len(released), run_ids=sorted(released))
         if self._wakeup is not None:
@@ -120,7 +120,7 @@ class Worker:
     async def reconcile(self) -> list[int]:
         """Queue again the runs whose lease expired; their ids."""
         async with self._db.write() as session:
-            requeued = await runs.reconcile_expired(session, now=self._clock.now())
+            requeued = await leases.reconcile_expired(session, now=self._clock.now())
         if requeued:
             log.warning("requeued runs with expired leases", run_ids=requeued)
             self._wake()
@@ -134,7 +134,7 @@ class Worker:
         while True:
             if not self._in_flight:
                 async with self._db.read() as session:
-                    busy = await runs.has_work(session, now=self._clock.now())
+                    busy = await leases.has_work(session, now=self._clock.now())
                 if not busy and not self._in_flight:
                     return
                 self._wake()
@@ -168,7 +168,7 @@ class Worker:
     async def _claim(self, limit: int) -> list[int]:
         """Lease up to `limit` runs in one transaction."""
         async with self._db.write() as session:
-            return await runs.claim_many(
+            return await leases.claim_many(
                 session,
                 owner=self.owner,
                 now=self._clock.now(),

@@ -17,3 +17,8 @@ def insert(session: AsyncSession, table: Any) -> Any:
     if name(session) == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def rowcount(result: object) -> int:
+    """Rows an UPDATE or DELETE matched (the async Result type does not declare rowcount)."""
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -16,6 +16,7 @@ repositories build their WHERE clauses from):
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 
 
 class EventStatus(enum.StrEnum):
@@ -57,6 +58,11 @@ RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
 def sources_of(target: RunStatus) -> frozenset[RunStatus]:
     """Every status from which `target` may be reached."""
     return frozenset(src for src, targets in RUN_TRANSITIONS.items() if target in targets)
+
+
+def status_values(statuses: Collection[enum.StrEnum]) -> list[str]:
+    """The statuses' stored values, sorted so the generated SQL is stable."""
+    return sorted(s.value for s in statuses)
 
 
 #: Runs that still hold their entity's place in line (per-entity FIFO).

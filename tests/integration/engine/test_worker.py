@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from billsync import errors
-from billsync.store import runs
+from billsync.store import leases
 from billsync.store.status import RunStatus
 from tests.integration.engine.harness import Harness
 
@@ -65,7 +65,7 @@ async def test_reconciler_requeues_a_dead_workers_run(h: Harness) -> None:
     run_id = await h.queue(flow_id, payload={"key": "k"})
     async with h.db.write() as session:
         assert (
-            await runs.claim_next(
+            await leases.claim_next(
                 session, owner="crashed-host:1", now=h.clock.now(), lease_seconds=60
             )
             == run_id
@@ -105,7 +105,7 @@ async def test_stop_releases_runs_claimed_but_never_started(h: Harness) -> None:
     run_id = await h.queue(flow_id, payload={"key": "k"})
     worker = h.worker(poll_seconds=60)
     async with h.db.write() as session:
-        claimed = await runs.claim_many(
+        claimed = await leases.claim_many(
             session, owner=worker.owner, now=h.clock.now(), lease_seconds=60, limit=1
         )
     assert claimed == [run_id]

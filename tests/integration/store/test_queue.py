@@ -8,7 +8,7 @@ import pytest
 
 from billsync.clock import FakeClock
 from billsync.domain import IncomingEvent
-from billsync.store import events, runs
+from billsync.store import events, leases, runs
 from billsync.store.database import Database
 from billsync.store.status import EventStatus, RunStatus
 from billsync.store.vault import Vault
@@ -24,7 +24,7 @@ async def ids(db: Database, vault: Vault, clock: FakeClock) -> tuple[int, int]:
 
 async def _claim(db: Database, clock: FakeClock, owner: str = "w1") -> int | None:
     async with db.write() as session:
-        return await runs.claim_next(session, owner=owner, now=clock.now(), lease_seconds=LEASE)
+        return await leases.claim_next(session, owner=owner, now=clock.now(), lease_seconds=LEASE)
 
 
 async def test_event_and_run_are_stored_once(
@@ -127,7 +127,7 @@ async def test_lease_compare_and_set(db: Database, clock: FakeClock, ids: tuple[
 
     async def take(owner: str) -> bool:
         async with db.write() as session:
-            return await runs.take_lease(
+            return await leases.take_lease(
                 session, run.id, owner=owner, now=clock.now(), lease_seconds=LEASE
             )
 
@@ -162,11 +162,11 @@ async def test_reconciler_requeues_expired_leases_only(
     assert b is not None
     clock.advance(LEASE / 2 + 1)
     async with db.write() as session:
-        held = await runs.renew_leases(
+        held = await leases.renew_leases(
             session, [b, a.id], owner="live-worker", now=clock.now(), lease_seconds=LEASE
         )
         assert held == {b}
-        assert await runs.reconcile_expired(session, now=clock.now()) == [a.id]
+        assert await leases.reconcile_expired(session, now=clock.now()) == [a.id]
     async with db.read() as session:
         row = await runs.get(session, a.id)
         assert row is not None and row.status == RunStatus.QUEUED and row.lease_owner is None
