@@ -6,6 +6,7 @@ resolve the input, record the attempt *before* calling (a crash leaves it "runni
 the next attempt treats as ambiguous), take a rate-limit token, call the action, then store
 output + id mappings + attempt end in one transaction (invariant 4). Failures are decided
 by `RetryPolicy` and move the run to retry_wait, failed or dead (see engine/runner.py).
+Recording attempts and judging whether a failed one was ambiguous: engine/attempts.py.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pydantic import BaseModel
 from billsync import errors
 from billsync.clock import Clock
 from billsync.connectors import spec
-from billsync.engine import mapping
+from billsync.engine import attempts, mapping
 from billsync.engine.clients import ClientCache
 from billsync.engine.flow import StepDef
 from billsync.engine.inputs import resolve_step_input, step_applies
@@ -42,13 +43,6 @@ log = structlog.get_logger(__name__)
 #: Requests per second when a connection sets no rate limit (Togai documents 10/s per key;
 #: Razorpay documents none, so only its 429s slow us down).
 DEFAULT_RATES: Mapping[str, float] = {"togai": TOGAI_DEFAULT_RATE_PER_S}
-
-
-@dataclass(frozen=True)
-class _Attempt:
-    id: int
-    number: int
-    after_ambiguous_failure: bool
 
 
 @dataclass(frozen=True)
@@ -103,7 +97,7 @@ class StepExecutor:
         is no earlier attempt to look up and the step row is inserted, not updated."""
         action_name = step.action
         connection: Connection | None = None
-        attempt: _Attempt | None = None
+        attempt: attempts.Attempt | None = None
         input_json: dict[str, Any] | None = None
         called = False  # from here on the app may have applied the request
         try:
@@ -155,7 +149,7 @@ class StepExecutor:
                 input_json,
                 attempt,
                 exc,
-                ambiguous=_ambiguous(exc, called=called),
+                ambiguous=attempts.ambiguous(exc, called=called),
             )
 
     async def _resolve(self, step: StepDef) -> tuple[Connection, spec.AppSpec, spec.ActionSpec]:
@@ -190,60 +184,22 @@ class StepExecutor:
         input_json: dict[str, Any] | None,
         *,
         new_step: bool = False,
-    ) -> _Attempt | None:
+    ) -> attempts.Attempt | None:
         """Record the attempt before the call; None if the lease is gone."""
         now = self._clock.now()
         async with self._db.write() as session:
-            if not await leases.holds_lease(session, run.id, owner=owner, now=now):
-                return None
-            if new_step:
-                attempt_id = await steps.begin_attempt(session, run.id, idx, number=1, now=now)
-                await steps.insert_new(
-                    session,
-                    run.id,
-                    idx,
-                    step_id=step.id,
-                    action=action_name,
-                    connection_id=connection_id,
-                    status=StepStatus.RUNNING,
-                    input=input_json,
-                    now=now,
-                )
-                return _Attempt(attempt_id, 1, after_ambiguous_failure=False)
-            previous = await steps.previous_attempt(session, run.id, idx)
-            ambiguous = False
-            if previous is not None:
-                ambiguous = previous.ambiguous
-                if previous.outcome == AttemptOutcome.RUNNING.value:
-                    # The executor died (or lost its lease) mid-call: the call may have
-                    # reached the provider.
-                    ambiguous = True
-                    await steps.finish_attempt(
-                        session,
-                        previous.id,
-                        outcome=AttemptOutcome.INTERRUPTED,
-                        now=now,
-                        message="the executor stopped during this attempt",
-                        ambiguous=True,
-                    )
-            attempt_id = await steps.begin_attempt(
-                session, run.id, idx, number=(previous.attempt if previous else 0) + 1, now=now
-            )
-            attempts = await steps.save(
+            return await attempts.begin(
                 session,
                 run.id,
                 idx,
+                owner=owner,
                 step_id=step.id,
                 action=action_name,
                 connection_id=connection_id,
-                status=StepStatus.RUNNING,
-                input=input_json,
+                input_json=input_json,
                 now=now,
-                new_attempt=True,
+                new_step=new_step,
             )
-            # The retry budget counts attempts since the run was last queued by hand (a replay
-            # resets it); the attempt rows keep numbering across replays for the history.
-            return _Attempt(attempt_id, attempts, ambiguous)
 
     async def _call(
         self,
@@ -253,7 +209,7 @@ class StepExecutor:
         app: spec.AppSpec,
         action: spec.ActionSpec,
         data: BaseModel,
-        attempt: _Attempt,
+        attempt: attempts.Attempt,
     ) -> spec.ActionResult:
         client = await self._clients.get(connection)
         rate = connection.rate_limit
@@ -286,7 +242,7 @@ class StepExecutor:
         action_name: str,
         connection_id: int,
         input_json: dict[str, Any],
-        attempt: _Attempt,
+        attempt: attempts.Attempt,
         result: spec.ActionResult,
         *,
         finish_run: bool,
@@ -362,7 +318,7 @@ class StepExecutor:
         action_name: str,
         connection: Connection | None,
         input_json: dict[str, Any] | None,
-        attempt: _Attempt,
+        attempt: attempts.Attempt,
         exc: Exception,
         *,
         ambiguous: bool,
@@ -439,18 +395,6 @@ class StepExecutor:
             log.error("step failed with an unexpected error", exc_info=exc, **fields)
         else:
             log.warning("step failed", **fields)
-
-
-def _ambiguous(exc: Exception, *, called: bool) -> bool:
-    """Whether the failed attempt may have changed something at the provider."""
-    if isinstance(exc, errors.UnavailableError):
-        return exc.ambiguous
-    if isinstance(exc, errors.ConnectorError):
-        # The app answered (or the engine refused before sending): nothing was applied.
-        return False
-    # Our bug inside the action, or the store failing after the call returned: the request
-    # may well have been applied, so the next attempt must check before writing again.
-    return called
 
 
 #: decision → (attempt outcome, step status, run status)
