@@ -21,7 +21,7 @@ from typing import Any
 from billsync import errors
 from billsync.app.root import App
 from billsync.domain import IdLink, LinkKind
-from billsync.engine.ratelimit import TOGAI_DEFAULT_RATE_PER_S
+from billsync.engine.intake import connection_rate
 from billsync.store import audit, mappings
 from billsync.store import connections as connection_store
 from billsync.store.models import Connection, IdMapping
@@ -110,11 +110,9 @@ async def _razorpay_links(client: Any) -> AsyncIterator[tuple[str, IdLink]]:
 async def _togai_links(
     app: App, connection: Connection, client: Any
 ) -> AsyncIterator[tuple[str, IdLink]]:
-    # Togai allows 10 requests/s per key by default: share the runner's bucket.
-    rate = connection.rate_limit
-    bucket = app.limiters.get(
-        str(connection.id), TOGAI_DEFAULT_RATE_PER_S if rate is None else rate
-    )
+    # Share the runner's bucket at the runner's (paced) rate: a different rate here would
+    # reconfigure the shared bucket every time either side took a token.
+    bucket = app.limiters.get(str(connection.id), connection_rate(connection))
     wanted = (
         ("togai account settings", "ACCOUNT", ACCOUNT_SETTING, LinkKind.ACCOUNT_CUSTOMER),
         ("togai invoice settings", "INVOICE", INVOICE_SETTING, LinkKind.INVOICE_INVOICE),
