@@ -21,7 +21,7 @@ from typing import Any
 from billsync import errors
 from billsync.app.root import App
 from billsync.domain import IdLink, LinkKind
-from billsync.engine.intake import connection_rate
+from billsync.engine.ratelimit import connection_rate
 from billsync.store import audit, mappings
 from billsync.store import connections as connection_store
 from billsync.store.models import Connection, IdMapping

@@ -34,8 +34,7 @@ from billsync.engine.definitions import DefinitionCache
 from billsync.engine.dispatch import Dispatcher
 from billsync.engine.flow import FlowDefinition
 from billsync.engine.inputs import trigger_matches
-from billsync.engine.ratelimit import UNLIMITED, RateLimiters, paced
-from billsync.engine.runner import DEFAULT_RATES
+from billsync.engine.ratelimit import RateLimiters, connection_rate
 from billsync.store import connections, cursors, events, flows, runs
 from billsync.store.database import Database
 from billsync.store.models import Connection
@@ -270,14 +269,6 @@ class Intake:
             runs=len(result.run_ids),
         )
         return result
-
-
-def connection_rate(row: Connection) -> float:
-    """Requests per second billsync sends toward the connection's app: its own limit or the
-    app default, less the pacing headroom (the runner paces the same bucket the same way)."""
-    if row.rate_limit is not None:
-        return paced(row.rate_limit)
-    return paced(DEFAULT_RATES.get(row.app, UNLIMITED))
 
 
 def _passes(defn: FlowDefinition, item: IncomingEvent, flow_id: int) -> bool:

@@ -23,8 +23,8 @@ from billsync.clock import Clock, SystemClock
 from billsync.connectors import spec
 from billsync.engine.clients import ClientCache
 from billsync.engine.flow import parse_flow
-from billsync.engine.intake import Intake, PollCursor, connection_rate
-from billsync.engine.ratelimit import RateLimiters
+from billsync.engine.intake import Intake, PollCursor
+from billsync.engine.ratelimit import RateLimiters, connection_rate
 from billsync.store import connections, cursors, events, flows
 from billsync.store.database import Database
 

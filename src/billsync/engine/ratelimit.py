@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+
+from billsync.store.models import Connection
 
 #: Togai's documented default limit (requests per second per API key).
 TOGAI_DEFAULT_RATE_PER_S = 10.0
@@ -28,6 +30,9 @@ _EPSILON = 1e-9
 #: event-loop jitter bunches requests), and one 429 halves the rate for a cooldown: the
 #: rate-limit burst measured 66 % of the limit used after such a collision, 93-102 % without.
 PACING_HEADROOM = 0.95
+#: Requests per second when a connection sets no rate limit (Togai documents 10/s per key;
+#: Razorpay documents none, so only its 429s slow us down).
+DEFAULT_RATES: Mapping[str, float] = {"togai": TOGAI_DEFAULT_RATE_PER_S}
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -36,6 +41,15 @@ Sleep = Callable[[float], Awaitable[None]]
 def paced(rate_per_s: float) -> float:
     """The rate to pace at for a provider limit of `rate_per_s` (0 stays unlimited)."""
     return rate_per_s * PACING_HEADROOM
+
+
+def connection_rate(row: Connection) -> float:
+    """Requests per second billsync sends toward the connection's app: its own limit or the
+    app default, less the pacing headroom. Every user of a connection's shared bucket (runner,
+    intake, poller, mapping rebuild) must pass this rate, or the bucket is reconfigured."""
+    if row.rate_limit is not None:
+        return paced(row.rate_limit)
+    return paced(DEFAULT_RATES.get(row.app, UNLIMITED))
 
 
 class TokenBucket:

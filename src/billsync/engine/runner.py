@@ -36,7 +36,7 @@ from billsync.engine.definitions import DefinitionCache
 from billsync.engine.flow import FlowDefinition
 from billsync.engine.ratelimit import RateLimiters
 from billsync.engine.retry import RetryPolicy
-from billsync.engine.step import DEFAULT_RATES, StepExecutor
+from billsync.engine.step import StepExecutor
 from billsync.store import events, flows, leases, runs, steps
 from billsync.store.database import Database
 from billsync.store.models import Run
@@ -44,7 +44,7 @@ from billsync.store.status import DONE_STEP, RunStatus
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["DEFAULT_RATES", "LeaseLostError", "Runner", "new_owner_id"]
+__all__ = ["LeaseLostError", "Runner", "new_owner_id"]
 
 
 def new_owner_id() -> str:

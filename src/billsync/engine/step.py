@@ -26,12 +26,7 @@ from billsync.engine import attempts, mapping
 from billsync.engine.clients import ClientCache
 from billsync.engine.flow import StepDef
 from billsync.engine.inputs import resolve_step_input, step_applies
-from billsync.engine.ratelimit import (
-    TOGAI_DEFAULT_RATE_PER_S,
-    UNLIMITED,
-    RateLimiters,
-    paced,
-)
+from billsync.engine.ratelimit import RateLimiters, connection_rate
 from billsync.engine.retry import RetryDecision, RetryKind, RetryPolicy
 from billsync.store import connections, events, leases, runs, steps
 from billsync.store.database import Database
@@ -39,10 +34,6 @@ from billsync.store.models import Connection, Run
 from billsync.store.status import AttemptOutcome, RunStatus, StepStatus
 
 log = structlog.get_logger(__name__)
-
-#: Requests per second when a connection sets no rate limit (Togai documents 10/s per key;
-#: Razorpay documents none, so only its 429s slow us down).
-DEFAULT_RATES: Mapping[str, float] = {"togai": TOGAI_DEFAULT_RATE_PER_S}
 
 
 @dataclass(frozen=True)
@@ -212,10 +203,7 @@ class StepExecutor:
         attempt: attempts.Attempt,
     ) -> spec.ActionResult:
         client = await self._clients.get(connection)
-        rate = connection.rate_limit
-        if rate is None:
-            rate = DEFAULT_RATES.get(app.name, UNLIMITED)
-        bucket = self._limiters.get(str(connection.id), paced(rate))
+        bucket = self._limiters.get(str(connection.id), connection_rate(connection))
         await bucket.acquire()
         ctx = spec.ActionContext(
             client=client,
