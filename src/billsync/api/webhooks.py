@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
+from typing import Any
 
 import structlog
 from fastapi import APIRouter, Request
@@ -106,8 +107,22 @@ async def _receive(
     )
 
 
+_REFUSAL = {"type": "object", "properties": {"error": {"type": "string"}}}
+#: Declared in OpenAPI: what a provider (or a schema-driven test) may get back.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"description": text, "content": {"application/json": {"schema": _REFUSAL}}}
+    for code, text in (
+        (400, "The body is not JSON"),
+        (401, "Wrong or missing signature or token; nothing stored"),
+        (404, "No such connection"),
+        (413, "Body over 1 MiB"),
+        (503, "The entity could not be re-fetched; the provider should retry"),
+    )
+}
+
+
 def router(app: App) -> APIRouter:
-    routes = APIRouter(tags=["webhooks"])
+    routes = APIRouter(tags=["webhooks"], responses=RESPONSES)
 
     @routes.post("/webhooks/razorpay/{connection_id}")
     async def razorpay_webhook(connection_id: int, request: Request) -> JSONResponse:
