@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billsync.store import dialect
 from billsync.store.models import Connection
 from billsync.store.vault import Vault
 
@@ -102,7 +103,7 @@ async def update(
 
 async def delete(session: AsyncSession, connection_id: int) -> bool:
     result = await session.execute(sa.delete(Connection).where(Connection.id == connection_id))
-    return bool(getattr(result, "rowcount", 0))
+    return bool(dialect.rowcount(result))
 
 
 def secret_values(vault: Vault, row: Connection) -> dict[str, str]:

@@ -122,4 +122,4 @@ async def mark_processed_if_done(session: AsyncSession, event_id: int) -> bool:
         .where(Event.id == event_id, Event.status == EventStatus.RECEIVED.value, ~unfinished)
         .values(status=EventStatus.PROCESSED.value)
     )
-    return bool(getattr(result, "rowcount", 0))
+    return bool(dialect.rowcount(result))

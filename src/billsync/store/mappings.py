@@ -78,4 +78,4 @@ async def list_recent(
 
 async def delete(session: AsyncSession, mapping_id: int) -> bool:
     result = await session.execute(sa.delete(IdMapping).where(IdMapping.id == mapping_id))
-    return bool(getattr(result, "rowcount", 0))
+    return bool(dialect.rowcount(result))

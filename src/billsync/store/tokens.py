@@ -11,6 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billsync.store import dialect
 from billsync.store.models import ApiToken
 
 TOKEN_PREFIX = "bst_"
@@ -49,7 +50,7 @@ async def revoke(session: AsyncSession, name: str, *, now: datetime) -> bool:
         .where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    return bool(getattr(result, "rowcount", 0))
+    return bool(dialect.rowcount(result))
 
 
 async def list_all(session: AsyncSession) -> Sequence[ApiToken]:
