@@ -14,10 +14,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
 from billsync import errors
@@ -107,6 +107,9 @@ async def _receive(
     )
 
 
+#: Ids beyond a BIGINT cannot name a connection (and would overflow the driver): 422.
+ConnectionId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
 _REFUSAL = {"type": "object", "properties": {"error": {"type": "string"}}}
 #: Declared in OpenAPI: what a provider (or a schema-driven test) may get back.
 RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -125,11 +128,13 @@ def router(app: App) -> APIRouter:
     routes = APIRouter(tags=["webhooks"], responses=RESPONSES)
 
     @routes.post("/webhooks/razorpay/{connection_id}")
-    async def razorpay_webhook(connection_id: int, request: Request) -> JSONResponse:
+    async def razorpay_webhook(connection_id: ConnectionId, request: Request) -> JSONResponse:
         return await _receive(app, request, "razorpay", connection_id, None)
 
     @routes.post("/webhooks/togai/{connection_id}/{token}")
-    async def togai_webhook(connection_id: int, token: str, request: Request) -> JSONResponse:
+    async def togai_webhook(
+        connection_id: ConnectionId, token: str, request: Request
+    ) -> JSONResponse:
         return await _receive(app, request, "togai", connection_id, token)
 
     return routes
