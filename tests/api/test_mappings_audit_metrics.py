@@ -90,20 +90,25 @@ async def test_metrics_read_the_database(env: Env) -> None:
     await env.event_with_run(togai_id, flow_id, "e2", "togai-account:a2")
     await env.fail_run(dead, dead=True)
     async with env.app.db.write() as session:
-        for outcome, error_class in (
-            (AttemptOutcome.RETRY, "RateLimitedError"),
-            (AttemptOutcome.DEAD, "UnavailableError"),
+        for number, (outcome, error_class) in enumerate(
+            (
+                (AttemptOutcome.RETRY, "RateLimitedError"),
+                (AttemptOutcome.DEAD, "UnavailableError"),
+            ),
+            start=1,
         ):
-            attempt = await steps.start_attempt(session, dead, 0, now=env.clock.now())
+            attempt_id = await steps.begin_attempt(
+                session, dead, 0, number=number, now=env.clock.now()
+            )
             env.clock.advance(2)
             await steps.finish_attempt(
                 session,
-                attempt.id,
+                attempt_id,
                 outcome=outcome,
                 now=env.clock.now(),
                 error_class=error_class,
             )
-        await steps.upsert(
+        await steps.save(
             session,
             dead,
             0,

@@ -62,16 +62,16 @@ async def test_detail_shows_steps_and_attempts(env: Env) -> None:
     _, run_id = await env.event_with_run(togai_id, flow_id, "e1", "togai-account:acc_1")
     now = env.clock.now()
     async with env.app.db.write() as session:
-        attempt = await steps.start_attempt(session, run_id, 0, now=now)
+        attempt_id = await steps.begin_attempt(session, run_id, 0, number=1, now=now)
         await steps.finish_attempt(
             session,
-            attempt.id,
+            attempt_id,
             outcome=AttemptOutcome.RETRY,
             now=now,
             error_class="UnavailableError",
             message="503 from razorpay",
         )
-        await steps.upsert(
+        await steps.save(
             session,
             run_id,
             0,

@@ -1,8 +1,7 @@
 """Steps of a run (latest state per step) and their attempts (the history).
 
-`save`, `previous_attempt` and `begin_attempt` are the runner's hot path: Core statements on
-the tables, no ORM unit of work (which was most of a sync's CPU). `upsert`/`start_attempt`
-are the ORM forms for callers that want the row objects.
+Writes are Core statements on the tables, no ORM unit of work (which was most of a sync's
+CPU); reads return row objects for the faces.
 """
 
 from __future__ import annotations
@@ -28,51 +27,6 @@ async def get(session: AsyncSession, run_id: int, idx: int) -> RunStep | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def upsert(
-    session: AsyncSession,
-    run_id: int,
-    idx: int,
-    *,
-    step_id: str,
-    action: str,
-    connection_id: int | None,
-    status: StepStatus,
-    now: datetime,
-    input: dict[str, Any] | None = None,
-    output: dict[str, Any] | None = None,
-    error: str | None = None,
-    new_attempt: bool = False,
-    finished: bool = False,
-) -> RunStep:
-    """Create or update the step row. The run's lease holder is the only writer."""
-    row = await get(session, run_id, idx)
-    if row is None:
-        row = RunStep(
-            run_id=run_id,
-            idx=idx,
-            step_id=step_id,
-            action=action,
-            connection_id=connection_id,
-            status=status.value,
-            attempts=0,
-            started_at=now,
-        )
-        session.add(row)
-    row.step_id = step_id
-    row.action = action
-    row.connection_id = connection_id
-    row.status = status.value
-    if input is not None:
-        row.input = input
-    row.output = output
-    row.error = error
-    if new_attempt:
-        row.attempts = (row.attempts or 0) + 1
-    row.finished_at = now if finished else None
-    await session.flush()
-    return row
-
-
 async def attempts(
     session: AsyncSession, run_id: int, idx: int | None = None
 ) -> Sequence[StepAttempt]:
@@ -81,34 +35,6 @@ async def attempts(
         stmt = stmt.where(StepAttempt.idx == idx)
     stmt = stmt.order_by(StepAttempt.idx, StepAttempt.attempt)
     return (await session.execute(stmt)).scalars().all()
-
-
-async def last_attempt(session: AsyncSession, run_id: int, idx: int) -> StepAttempt | None:
-    stmt = (
-        sa.select(StepAttempt)
-        .where(StepAttempt.run_id == run_id, StepAttempt.idx == idx)
-        .order_by(StepAttempt.attempt.desc())
-        .limit(1)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def start_attempt(
-    session: AsyncSession, run_id: int, idx: int, *, now: datetime
-) -> StepAttempt:
-    """Record the start of the next attempt, before the call (a crash leaves it RUNNING)."""
-    previous = await last_attempt(session, run_id, idx)
-    row = StepAttempt(
-        run_id=run_id,
-        idx=idx,
-        attempt=(previous.attempt if previous else 0) + 1,
-        started_at=now,
-        outcome=AttemptOutcome.RUNNING.value,
-        ambiguous=False,
-    )
-    session.add(row)
-    await session.flush()
-    return row
 
 
 async def finish_attempt(
@@ -161,7 +87,8 @@ async def save(
     new_attempt: bool = False,
     finished: bool = False,
 ) -> int:
-    """`upsert` in Core statements; returns the step's attempt count."""
+    """Create or update the step row (Core statements); returns its attempt count. The run's
+    lease holder is the only writer."""
     values: dict[str, Any] = {
         "step_id": step_id,
         "action": action,
