@@ -67,7 +67,8 @@ def _inline_creator(url: str) -> Any:
     args, options = parsed.get_dialect()().create_connect_args(parsed)
 
     def connect() -> sqlite3.Connection:
-        return sqlite3.connect(*args, **options)
+        connection: sqlite3.Connection = sqlite3.connect(*args, **options)  # type: ignore[call-overload]
+        return connection
 
     def creator() -> InlineConnection:
         return InlineConnection(connect)
