@@ -6,7 +6,8 @@ An app's test module is one statement::
 
 Every test runs twice, against a fresh sandbox each time: in-process
 (`httpx.ASGITransport`, with client timeouts enforced by the suite) and over a real socket
-(`tests.servers.serve`). What the suite checks, for every app:
+(`tests.servers.serve`) through the production default transport (aiohttp, see
+connectors/transport.py). What the suite checks, for every app:
 
 - each action case: happy path (output is the spec's output model, the expected object
   exists, declared links are returned); a retry with the mapping recorded and one with the
@@ -63,6 +64,7 @@ import pytest
 
 from billsync import errors
 from billsync.connectors.spec import ActionContext, ActionResult, ActionSpec, AppSpec
+from billsync.connectors.transport import AiohttpTransport
 from billsync.domain import LinkKind, Side
 from tests.servers import free_port, serve
 
@@ -217,7 +219,7 @@ class SuiteEnv:
     def transport(self) -> httpx.AsyncBaseTransport:
         if self.mode == "asgi":
             return TimeoutASGITransport(self.sandbox)
-        return httpx.AsyncHTTPTransport()
+        return AiohttpTransport()  # what make_client uses when given no transport
 
     def client(
         self,

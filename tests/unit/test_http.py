@@ -1,14 +1,26 @@
-"""http.request classification over httpx.MockTransport: transport failures and bodies."""
+"""http.request classification (over httpx.MockTransport) and the default aiohttp transport
+(over real sockets on 127.0.0.1): transport failures and bodies."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gzip
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 
 from billsync import errors
 from billsync.connectors import http
+from billsync.connectors.transport import AiohttpTransport, map_error
+from tests.servers import free_port
 
 SECRET = "sk_live_9f8e7d6c5b4a"
 
@@ -177,3 +189,289 @@ def test_make_client_strips_trailing_slash_and_sets_timeouts() -> None:
     assert str(client.base_url) == "http://app.test/api/"  # httpx normalises to one slash
     assert client.timeout.read == 30 and client.timeout.connect == 5.0
     assert client.follow_redirects is False
+
+
+# The default transport (connectors/transport.py, aiohttp) over real sockets: every failure
+# keeps the meaning `http.request` gives it (ambiguous or not).
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@dataclass
+class Server:
+    url: str
+    connections: int = 0
+    requests: list[bytes] = field(default_factory=list)
+
+
+@asynccontextmanager
+async def tcp_server(handler: Handler) -> AsyncIterator[Server]:
+    """A raw HTTP/1.1 server on 127.0.0.1:<free port>; `handler` writes whatever it likes."""
+    tasks: set[asyncio.Task[None]] = set()
+    server = Server("")
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        server.connections += 1
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.add(task)
+        try:
+            await handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass  # the client went away, or the test is over
+        finally:
+            writer.close()
+
+    listener = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    server.url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+    try:
+        yield server
+    finally:
+        listener.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await listener.wait_closed()
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return head + (await reader.readexactly(length) if length else b"")
+
+
+def answering(status_line: bytes, headers: bytes, body: bytes, delay: float = 0) -> Handler:
+    """Answer every request on the connection with the given bytes (keep-alive)."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            await asyncio.sleep(delay)
+            writer.write(status_line + b"\r\n" + headers + b"\r\n" + body)
+            await writer.drain()
+
+    return handler
+
+
+def json_ok(body: bytes) -> Handler:
+    headers = b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
+    return answering(b"HTTP/1.1 200 OK", headers, body)
+
+
+async def send(url: str, method: str = "POST", client_timeout: float = 5.0, **kw: Any) -> Any:
+    async with http.make_client(url, timeout=client_timeout) as client:
+        return await http.request(
+            client, method, "/things", app="demo", operation="op", parse_error=parse, **kw
+        )
+
+
+async def test_default_transport_is_aiohttp_and_sends_headers_params_and_body() -> None:
+    seen: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await read_request(reader))
+        body = b'{"id": "t1"}'
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+
+    async with tcp_server(handler) as server:
+        async with http.make_client(
+            server.url, headers={"X-Key": "k"}, auth=("user", "pw")
+        ) as client:
+            assert isinstance(client._transport, AiohttpTransport)
+            got = await http.request(
+                client,
+                "POST",
+                "/v1/a%2Fb",
+                app="demo",
+                operation="op",
+                parse_error=parse,
+                params={"q": "x y"},
+                json_body={"x": 1},
+            )
+    assert got == {"id": "t1"}
+    head, _, body = seen[0].partition(b"\r\n\r\n")
+    assert head.startswith(b"POST /v1/a%2Fb?q=x+y HTTP/1.1\r\n")  # httpx's encoding, unchanged
+    assert b"\r\nx-key: k" in head.lower() and b"\r\nauthorization: basic " in head.lower()
+    assert body == b'{"x":1}'
+
+
+async def test_connections_are_kept_alive_and_reused() -> None:
+    async with tcp_server(json_ok(b"{}")) as server:
+        async with http.make_client(server.url) as client:
+            for _ in range(3):
+                (await client.get("/x")).raise_for_status()
+    assert server.connections == 1
+
+
+async def test_gzip_and_chunked_bodies_are_decoded_once() -> None:
+    payload = gzip.compress(b'{"ok": true}')
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(payload), payload)
+    headers = b"Content-Type: application/json\r\nContent-Encoding: gzip\r\n"
+    headers += b"Transfer-Encoding: chunked\r\n"
+    async with tcp_server(answering(b"HTTP/1.1 200 OK", headers, chunked)) as server:
+        async with http.make_client(server.url) as client:
+            response = await client.get("/x")
+    assert response.json() == {"ok": True}
+    assert "transfer-encoding" not in response.headers
+
+
+async def test_refused_connection_is_unreachable_not_ambiguous() -> None:
+    with pytest.raises(errors.UnavailableError, match="unreachable") as info:
+        await send(f"http://127.0.0.1:{free_port()}")
+    assert info.value.ambiguous is False
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
+
+
+async def test_dns_failure_is_unreachable_not_ambiguous() -> None:
+    with pytest.raises(errors.UnavailableError, match="unreachable") as info:
+        await send("http://billsync-no-such-host.invalid")
+    assert info.value.ambiguous is False
+
+
+async def test_connect_timeout_over_a_socket_is_not_ambiguous() -> None:
+    # A listener whose accept queue is full: Linux drops the SYN, connecting never finishes.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = [socket.socket() for _ in range(3)]
+        for filler in fillers:
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+        try:
+            with pytest.raises(errors.UnavailableError) as info:
+                await send(f"http://127.0.0.1:{port}", client_timeout=0.3)
+        finally:
+            for filler in fillers:
+                filler.close()
+    assert info.value.ambiguous is False
+    assert isinstance(info.value.__cause__, httpx.ConnectTimeout)
+
+
+async def test_waiting_for_a_pooled_connection_times_out_as_connect_timeout() -> None:
+    release, arrived = asyncio.Event(), asyncio.Event()
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        arrived.set()
+        await release.wait()
+
+    async with tcp_server(hold) as server:
+        transport = AiohttpTransport(limit=1)
+        async with http.make_client(server.url, transport=transport, timeout=5.0) as client:
+            busy = asyncio.create_task(client.get("/busy"))
+            await arrived.wait()
+            with pytest.raises(httpx.ConnectTimeout):
+                await client.get("/queued", timeout=httpx.Timeout(5.0, pool=0.2))
+            busy.cancel()
+            await asyncio.gather(busy, return_exceptions=True)
+            release.set()
+    assert server.connections == 1  # the queued request never got a connection
+
+
+async def close_after_reading(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_request(reader)
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+async def test_connection_closed_without_answer_is_ambiguous_and_not_retried(method: str) -> None:
+    async with tcp_server(close_after_reading) as server:
+        with pytest.raises(errors.UnavailableError) as info:
+            await send(server.url, method=method)
+    assert info.value.ambiguous is True
+    assert isinstance(info.value.__cause__, httpx.RemoteProtocolError)
+    assert server.connections == 1  # aiohttp's own retry of idempotent methods is off
+
+
+async def test_answer_after_the_read_timeout_is_ambiguous() -> None:
+    slow = answering(b"HTTP/1.1 200 OK", b"Content-Length: 2\r\n", b"{}", delay=2.0)
+    async with tcp_server(slow) as server:
+        with pytest.raises(errors.UnavailableError, match="did not answer in time") as info:
+            await send(server.url, client_timeout=0.3)
+    assert info.value.ambiguous is True
+    assert isinstance(info.value.__cause__, httpx.ReadTimeout)
+
+
+async def test_truncated_body_is_ambiguous() -> None:
+    async def truncated(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b'HTTP/1.1 201 Created\r\nContent-Length: 100\r\n\r\n{"id": "t')
+        await writer.drain()
+
+    async with tcp_server(truncated) as server:
+        with pytest.raises(errors.UnavailableError) as info:
+            await send(server.url)
+    assert info.value.ambiguous is True
+    assert isinstance(info.value.__cause__, httpx.RemoteProtocolError)
+
+
+async def test_unparseable_response_is_ambiguous() -> None:
+    async with tcp_server(answering(b"HELLO THERE", b"", b"")) as server:
+        with pytest.raises(errors.UnavailableError) as info:
+            await send(server.url)
+    assert info.value.ambiguous is True
+    assert isinstance(info.value.__cause__, httpx.RemoteProtocolError)
+
+
+async def test_html_502_from_a_gateway_is_unavailable_not_ambiguous() -> None:
+    html = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+    headers = b"Content-Type: text/html\r\nContent-Length: %d\r\n" % len(html)
+    async with tcp_server(answering(b"HTTP/1.1 502 Bad Gateway", headers, html)) as server:
+        with pytest.raises(errors.UnavailableError, match="non-JSON 502") as info:
+            await send(server.url)
+    assert info.value.ambiguous is False and info.value.status == 502
+
+
+async def test_redirects_are_not_followed() -> None:
+    headers = b"Location: /elsewhere\r\nContent-Length: 0\r\n"
+    async with tcp_server(answering(b"HTTP/1.1 302 Found", headers, b"")) as server:
+        async with http.make_client(server.url) as client:
+            response = await client.get("/x")
+    assert response.status_code == 302 and server.connections == 1
+
+
+async def test_session_is_created_lazily_and_closed_with_the_client() -> None:
+    transport = AiohttpTransport()
+    async with tcp_server(json_ok(b"{}")) as server:
+        client = http.make_client(server.url, transport=transport)
+        assert transport._session is None
+        await client.get("/x")
+        session = transport._session
+        assert session is not None and not session.closed
+        await client.aclose()
+    assert session.closed and transport._session is None
+
+
+def _key() -> Any:
+    return SimpleNamespace(host="h", port=1, ssl=False)
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (aiohttp.ClientConnectorError(_key(), OSError(111, "refused")), httpx.ConnectError),
+        (aiohttp.ClientConnectorDNSError(_key(), OSError(-2, "dns")), httpx.ConnectError),
+        (aiohttp.ConnectionTimeoutError("connect"), httpx.ConnectTimeout),
+        (aiohttp.SocketTimeoutError("read"), httpx.ReadTimeout),
+        (aiohttp.ServerTimeoutError("read"), httpx.ReadTimeout),
+        (TimeoutError(), httpx.ReadTimeout),  # what asyncio.TimeoutError is
+        (aiohttp.ServerDisconnectedError(), httpx.RemoteProtocolError),
+        (aiohttp.ClientPayloadError("short"), httpx.RemoteProtocolError),
+        (aiohttp.ClientOSError(32, "broken pipe"), httpx.ReadError),
+        (aiohttp.ClientConnectionResetError("reset"), httpx.ReadError),
+        (aiohttp.ClientConnectionError("Connection closed"), httpx.ReadError),
+        (ConnectionResetError(104, "reset"), httpx.ReadError),
+    ],
+)
+def test_error_map_keeps_the_meaning(exc: BaseException, expected: type[Exception]) -> None:
+    request = httpx.Request("POST", "http://h:1/x")
+    mapped = map_error(exc, request)
+    assert type(mapped) is expected
+    assert mapped.request is request

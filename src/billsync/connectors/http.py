@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from billsync import errors
+from billsync.connectors.transport import AiohttpTransport
 
 ErrorMap = Mapping[int, type[errors.ConnectorError]]
 
@@ -83,11 +84,15 @@ def make_client(
     transport: httpx.AsyncBaseTransport | None = None,
     timeout: float = 10.0,
 ) -> httpx.AsyncClient:
+    """An httpx client; without `transport` it sends through aiohttp (connectors/transport.py).
+
+    Tests pass `httpx.ASGITransport`/`MockTransport` to reach in-process apps.
+    """
     return httpx.AsyncClient(
         base_url=base_url.rstrip("/"),
         headers=dict(headers or {}),
         auth=auth,
-        transport=transport,
+        transport=transport if transport is not None else AiohttpTransport(),
         timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
         follow_redirects=False,
     )
