@@ -22,6 +22,11 @@ def run_razorpay(
     webhook_secret: str = typer.Option("sandbox_webhook_secret", help="Webhook signing secret."),
     latency_ms: int = typer.Option(0, help="Added latency per API request, in milliseconds."),
     rate_limit: float = typer.Option(0, help="Requests per second before 429 (0 = unlimited)."),
+    webhook_concurrency: int = typer.Option(
+        1,
+        min=1,
+        help="Webhook deliveries in flight per target (UNCONFIRMED for the real API; 1 = serial).",
+    ),
 ) -> None:
     """Serve the Razorpay sandbox (API under /v1, control plane under /_sandbox)."""
     config = razorpay.RazorpaySandboxConfig(
@@ -31,6 +36,7 @@ def run_razorpay(
         webhook_secret=webhook_secret,
         latency_ms=latency_ms,
         rate_limit=rate_limit,
+        webhook_concurrency=webhook_concurrency,
     )
     uvicorn.run(razorpay.create_app(config), host=host, port=port, log_level="warning")
 
@@ -45,6 +51,11 @@ def run_togai(
     rate_limit: float = typer.Option(
         0, help="Requests per second before 429 (0 = unlimited; real Togai defaults to 10)."
     ),
+    webhook_concurrency: int = typer.Option(
+        1,
+        min=1,
+        help="Webhook deliveries in flight per target (UNCONFIRMED for the real API; 1 = serial).",
+    ),
 ) -> None:
     """Serve the Togai sandbox (API at the root, control plane under /_sandbox)."""
     config = togai.TogaiSandboxConfig(
@@ -52,5 +63,6 @@ def run_togai(
         webhook_urls=tuple(webhook_url),
         latency_ms=latency_ms,
         rate_limit=rate_limit,
+        webhook_concurrency=webhook_concurrency,
     )
     uvicorn.run(togai.create_app(config), host=host, port=port, log_level="warning")

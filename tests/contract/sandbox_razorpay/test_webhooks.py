@@ -191,3 +191,8 @@ def test_target_secret_and_configured_default_secret(served_listener: Listener) 
     _verified(received, "configured_secret")
     with pytest.raises(SignatureVerificationError):
         _verified(received, WEBHOOK_SECRET)
+
+
+def test_webhook_concurrency_comes_from_the_config() -> None:
+    assert create_app().dispatcher.concurrency == 1
+    assert create_app(RazorpaySandboxConfig(webhook_concurrency=4)).dispatcher.concurrency == 4

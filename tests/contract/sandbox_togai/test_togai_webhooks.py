@@ -162,3 +162,10 @@ def test_startup_targets_come_from_the_config(listener: Listener) -> None:
             {"url": listener.url, "has_secret": False}
         ]
         assert sandbox.control("DELETE", "/webhooks").json() == {"targets": []}
+
+
+def test_webhook_concurrency_comes_from_the_config() -> None:
+    from billsync.sandbox.togai import create_app
+
+    assert create_app().dispatcher.concurrency == 1
+    assert create_app(TogaiSandboxConfig(webhook_concurrency=4)).dispatcher.concurrency == 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,7 +17,7 @@ from billsync.sandbox.common.assembly import SandboxApp
 from billsync.sandbox.common.faults import Faults, FaultSettingsError, TokenBucket
 from billsync.sandbox.common.ids import IdGenerator
 from billsync.sandbox.common.webhooks import WebhookDispatcher, WebhookTarget
-from tests.servers import serve
+from tests.servers import free_port, serve
 
 
 def _counter_app(
@@ -261,3 +262,84 @@ async def test_webhook_faults_duplicate_fail_and_shuffle() -> None:
     assert sorted(b["n"] for b in first) == [1, 1, 2, 2, 3, 3]
     assert any(d["attempts"] > 1 for d in deliveries[:6])
     assert sorted(shuffled) == [4, 5, 6, 7, 8, 9] and shuffled != sorted(shuffled)
+
+
+class _SlowTarget:
+    """A webhook target on a real socket that answers after `delay`, counting overlap."""
+
+    def __init__(self, delay: float = 0.15) -> None:
+        self.delay = delay
+        self.current = 0
+        self.peak = 0
+        self.bodies: list[bytes] = []
+        self.headers: list[dict[str, str]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        request = Request(scope, receive)
+        self.current += 1
+        self.peak = max(self.peak, self.current)
+        try:
+            self.bodies.append(await request.body())
+            self.headers.append(dict(request.headers))
+            await asyncio.sleep(self.delay)
+        finally:
+            self.current -= 1
+        await Response(status_code=204)(scope, receive, send)
+
+
+async def _burst_to(target: _SlowTarget, concurrency: int, events: int = 6) -> SandboxApp:
+    app, _ = _counter_app()
+    app.dispatcher.concurrency = concurrency
+    with serve(target) as url:
+        app.dispatcher.add_target(f"{url}/hook", "s3cret")
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://sb") as c:
+            for _ in range(events):
+                assert (await c.post("/count")).status_code == 201
+            assert await app.dispatcher.wait_idle(10)
+        await app.aclose()
+    return app
+
+
+async def test_webhook_concurrency_overlaps_deliveries_over_a_socket() -> None:
+    target = _SlowTarget()
+    app = await _burst_to(target, concurrency=3)
+    assert target.peak >= 2
+    assert sorted(json.loads(b)["n"] for b in target.bodies) == [1, 2, 3, 4, 5, 6]
+    assert app.dispatcher.counts() == {"pending": 0, "delivered": 6, "failed": 0}
+
+
+async def test_webhook_concurrency_one_never_overlaps_and_keeps_order() -> None:
+    target = _SlowTarget(delay=0.05)
+    app = await _burst_to(target, concurrency=1)
+    assert target.peak == 1
+    assert [json.loads(b)["n"] for b in target.bodies] == [1, 2, 3, 4, 5, 6]
+    # Over aiohttp the body and the signer's headers arrive as given.
+    assert target.bodies[0] == b'{"n": 1}'
+    assert target.headers[0]["x-event-id"] == "evt_1"
+    assert target.headers[0]["x-secret-len"] == "6"
+    assert target.headers[0]["content-type"] == "application/json"
+    assert target.headers[0]["user-agent"] == "billsync-sandbox"
+    assert app.dispatcher._session is None  # closed with the app
+
+
+async def test_webhook_over_a_socket_records_errors_and_retries() -> None:
+    app, _ = _counter_app()
+    app.dispatcher.add_target(f"http://127.0.0.1:{free_port()}/nobody")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://sb") as c:
+        await c.post("/count")
+        assert await app.dispatcher.wait_idle(5)
+        [delivery] = (await c.get("/_sandbox/webhooks/deliveries")).json()["deliveries"]
+    await app.aclose()
+    assert delivery["status"] == "failed" and delivery["attempts"] == 4
+    assert delivery["last_status"] is None
+    assert delivery["last_error"].startswith("ConnectError: ")
+
+
+def test_webhook_concurrency_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        WebhookDispatcher(faults=Faults(), concurrency=0)

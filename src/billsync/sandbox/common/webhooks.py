@@ -1,8 +1,16 @@
-"""Asynchronous, at-least-once webhook delivery with exponential backoff and delivery faults."""
+"""Asynchronous, at-least-once webhook delivery with exponential backoff and delivery faults.
+
+Deliveries over real sockets go through one long-lived aiohttp session (created in the loop
+that delivers, closed with the dispatcher): a sandbox shares the CPU with whatever it tests,
+and an httpx client costs it an order of magnitude more per request. With an injected httpx
+transport (tests drive everything in-process through `httpx.ASGITransport`) httpx is used.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -10,6 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import httpx
 
 from billsync.sandbox.common.faults import Faults
@@ -44,6 +53,8 @@ class Delivery:
     last_status: int | None = None
     last_error: str | None = None
     next_attempt_at: float = 0.0
+    seq: int = field(default=0, repr=False)  # queue order
+    logged: bool = field(default=True, repr=False)  # still in the delivery log (counts)
 
     def public(self) -> dict[str, Any]:
         return {
@@ -64,6 +75,10 @@ class WebhookDispatcher:
 
     The worker task starts on the first emit, inside whatever loop is running then, so the
     dispatcher works under uvicorn and in-process under httpx.ASGITransport alike.
+
+    Per target URL at most `concurrency` deliveries are in flight. Deliveries that are due
+    together form a batch that is started in queue order (shuffled under the shuffle fault)
+    before deliveries that became due later; targets never wait for each other.
     """
 
     def __init__(
@@ -81,7 +96,10 @@ class WebhookDispatcher:
         ids: IdGenerator | None = None,
         user_agent: str = "billsync-sandbox",
         history: int = 10_000,
+        concurrency: int = 1,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError("webhook concurrency must be at least 1")
         self.faults = faults
         self.signer = signer
         self.base_delay = base_delay
@@ -90,14 +108,24 @@ class WebhookDispatcher:
         self.timeout = timeout
         self.shuffle_window = shuffle_window
         self.user_agent = user_agent
+        self.concurrency = concurrency
         self._transport = transport
         self._ids = ids or IdGenerator()
         self._initial_targets = tuple(targets)
         self.targets: list[WebhookTarget] = list(self._initial_targets)
         self._log: deque[Delivery] = deque(maxlen=history)
-        self._pending: list[Delivery] = []
+        self._counts = {"pending": 0, "delivered": 0, "failed": 0}  # over the log
+        self._pending: dict[Delivery, None] = {}  # not yet delivered or given up, in order
+        self._ready: dict[str, list[Delivery]] = {}  # due, per URL, not yet in a batch
+        self._batches: dict[str, deque[Delivery]] = {}  # per URL, the batch being started
+        self._backoff: list[tuple[float, int, Delivery]] = []  # heap of retries not yet due
+        self._in_flight: dict[str, int] = {}
+        self._attempts: set[asyncio.Task[None]] = set()
+        self._seq = itertools.count()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._httpx: httpx.AsyncClient | None = None
 
     def add_target(self, url: str, secret: str | None = None) -> WebhookTarget:
         target = WebhookTarget(url, secret)
@@ -127,9 +155,11 @@ class WebhookDispatcher:
                     headers=headers,
                     created_at=time.time(),
                     next_attempt_at=now,
+                    seq=next(self._seq),
                 )
-                self._log.append(delivery)
-                self._pending.append(delivery)
+                self._record(delivery)
+                self._pending[delivery] = None
+                self._ready.setdefault(delivery.url, []).append(delivery)
                 created.append(delivery)
         if created:
             self._ensure_worker()
@@ -140,10 +170,7 @@ class WebhookDispatcher:
         return [d.public() for d in self._log if status is None or d.status == status]
 
     def counts(self) -> dict[str, int]:
-        counts = {"pending": 0, "delivered": 0, "failed": 0}
-        for delivery in self._log:
-            counts[delivery.status] += 1
-        return counts
+        return dict(self._counts)
 
     async def wait_idle(self, within: float = 10.0) -> bool:
         """Wait until nothing is pending (delivered or given up); False on timeout."""
@@ -157,12 +184,19 @@ class WebhookDispatcher:
     def reset(self) -> None:
         """Forget deliveries (pending ones are dropped) and go back to the startup targets."""
         self._pending.clear()
+        self._ready.clear()
+        self._batches.clear()
+        self._backoff.clear()
+        for delivery in self._log:
+            delivery.logged = False
         self._log.clear()
+        self._counts = dict.fromkeys(self._counts, 0)
         self.targets = list(self._initial_targets)
 
     async def aclose(self) -> None:
         task, self._task = self._task, None
         if task is None or task.done():
+            await self._close_clients()
             return
         task.cancel()
         if task.get_loop() is asyncio.get_running_loop():
@@ -179,6 +213,22 @@ class WebhookDispatcher:
         finally:
             await self.aclose()
 
+    def _record(self, delivery: Delivery) -> None:
+        log = self._log
+        if log.maxlen is not None and len(log) == log.maxlen:
+            dropped = log[0]
+            dropped.logged = False
+            self._counts[dropped.status] -= 1
+        log.append(delivery)
+        self._counts[delivery.status] += 1
+
+    def _settle(self, delivery: Delivery, status: str) -> None:
+        if delivery.logged:
+            self._counts[delivery.status] -= 1
+            self._counts[status] += 1
+        delivery.status = status
+        self._pending.pop(delivery, None)
+
     def _ensure_worker(self) -> None:
         try:
             loop = asyncio.get_running_loop()
@@ -186,68 +236,169 @@ class WebhookDispatcher:
             return  # no loop: the next emit from inside one starts the worker
         task = self._task
         if task is None or task.done() or task.get_loop() is not loop:
+            if task is not None and task.get_loop() is not loop:
+                # The old loop's attempts and clients are gone with it.
+                self._in_flight.clear()
+                self._session = self._httpx = None
             self._wake = asyncio.Event()
             self._task = loop.create_task(self._run())
 
     async def _run(self) -> None:
-        async with httpx.AsyncClient(timeout=self.timeout, transport=self._transport) as client:
+        try:
             while True:
                 self._wake.clear()
-                now = time.monotonic()
-                ready = [d for d in self._pending if d.next_attempt_at <= now]
-                if not ready:
-                    await self._sleep_until_due(now)
-                    continue
-                if self.faults.webhook_shuffle:
+                self._release_due(time.monotonic())
+                if self.faults.webhook_shuffle and self._batch_due():
                     # Let a few events pile up so there is an order to break.
                     await asyncio.sleep(self.shuffle_window)
-                    now = time.monotonic()
-                    ready = [d for d in self._pending if d.next_attempt_at <= now]
-                    self.faults.rng.shuffle(ready)
-                by_url: dict[str, list[Delivery]] = {}
-                for delivery in ready:
-                    by_url.setdefault(delivery.url, []).append(delivery)
-                # One slow target must not hold the others back; per target, keep the order.
-                await asyncio.gather(*(self._send_all(client, batch) for batch in by_url.values()))
+                    self._release_due(time.monotonic())
+                self._start_attempts()
+                await self._sleep_until_due()
+        finally:
+            attempts = list(self._attempts)
+            for attempt in attempts:
+                attempt.cancel()
+            await asyncio.gather(*attempts, return_exceptions=True)
+            await self._close_clients()
 
-    async def _sleep_until_due(self, now: float) -> None:
-        due = min((d.next_attempt_at for d in self._pending), default=None)
+    def _release_due(self, now: float) -> None:
+        backoff = self._backoff
+        while backoff and backoff[0][0] <= now:
+            delivery = heapq.heappop(backoff)[2]
+            if delivery in self._pending:
+                self._ready.setdefault(delivery.url, []).append(delivery)
+
+    def _batch_due(self) -> bool:
+        """Is there a target with a free slot, no batch left and something due?"""
+        return any(
+            ready and not self._batches.get(url) and self._in_flight.get(url, 0) < self.concurrency
+            for url, ready in self._ready.items()
+        )
+
+    def _start_attempts(self) -> None:
+        loop = asyncio.get_running_loop()
+        for url, ready in self._ready.items():
+            batch = self._batches.setdefault(url, deque())
+            while self._in_flight.get(url, 0) < self.concurrency:
+                if not batch:
+                    if not ready:
+                        break
+                    due = sorted(ready, key=lambda d: d.seq)
+                    ready.clear()
+                    if self.faults.webhook_shuffle:
+                        self.faults.rng.shuffle(due)
+                    batch.extend(due)
+                delivery = batch.popleft()
+                if delivery not in self._pending:
+                    continue  # dropped by a reset
+                self._in_flight[url] = self._in_flight.get(url, 0) + 1
+                task = loop.create_task(self._attempt_in_slot(delivery))
+                self._attempts.add(task)
+                task.add_done_callback(self._attempts.discard)
+
+    async def _sleep_until_due(self) -> None:
+        if self._wake.is_set():
+            return
+        if not self._backoff:
+            await self._wake.wait()
+            return
+        delay = max(0.0, self._backoff[0][0] - time.monotonic())
         try:
-            await asyncio.wait_for(self._wake.wait(), None if due is None else max(0.0, due - now))
+            await asyncio.wait_for(self._wake.wait(), delay)
         except TimeoutError:
             pass
 
-    async def _send_all(self, client: httpx.AsyncClient, batch: list[Delivery]) -> None:
-        for delivery in batch:
-            await self._attempt(client, delivery)
+    async def _attempt_in_slot(self, delivery: Delivery) -> None:
+        try:
+            await self._attempt(delivery)
+        except asyncio.CancelledError:
+            # Stopped mid-attempt: a worker started later tries it again.
+            if delivery in self._pending:
+                self._ready.setdefault(delivery.url, []).append(delivery)
+            raise
+        finally:
+            self._in_flight[delivery.url] = max(0, self._in_flight.get(delivery.url, 0) - 1)
+            self._wake.set()
 
-    async def _attempt(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
+    async def _attempt(self, delivery: Delivery) -> None:
         if delivery not in self._pending:
-            return  # dropped by a reset while this batch was running
+            return  # dropped by a reset before its turn
         delivery.attempts += 1
         ok = False
         if self.faults.roll(self.faults.webhook_failure_rate):
             delivery.last_status = None
             delivery.last_error = "injected failure (not sent)"
         else:
-            try:
-                response = await client.post(
-                    delivery.url, content=delivery.body, headers=delivery.headers
-                )
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                delivery.last_status = None
-                delivery.last_error = f"{type(exc).__name__}: {exc}"
+            status, error = await self._post(delivery)
+            delivery.last_status = status
+            if status is None:
+                delivery.last_error = error
             else:
-                delivery.last_status = response.status_code
-                ok = response.is_success
-                delivery.last_error = None if ok else f"HTTP {response.status_code}"
+                ok = 200 <= status < 300
+                delivery.last_error = None if ok else f"HTTP {status}"
+        if delivery not in self._pending:
+            return  # dropped by a reset while in flight
         if ok:
-            delivery.status = "delivered"
+            self._settle(delivery, "delivered")
         elif delivery.attempts >= self.max_attempts:
-            delivery.status = "failed"
+            self._settle(delivery, "failed")
         else:
             backoff = min(self.base_delay * 2 ** (delivery.attempts - 1), self.max_delay)
             delivery.next_attempt_at = time.monotonic() + backoff
-            return
-        if delivery in self._pending:
-            self._pending.remove(delivery)
+            heapq.heappush(self._backoff, (delivery.next_attempt_at, delivery.seq, delivery))
+
+    async def _post(self, delivery: Delivery) -> tuple[int | None, str | None]:
+        """POST the delivery: (status, None) for any answer, (None, error) for none."""
+        if self._transport is not None:
+            if self._httpx is None:
+                self._httpx = httpx.AsyncClient(timeout=self.timeout, transport=self._transport)
+            try:
+                response = await self._httpx.post(
+                    delivery.url, content=delivery.body, headers=delivery.headers
+                )
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                return None, f"{type(exc).__name__}: {exc}"
+            return response.status_code, None
+        session = self._session
+        if session is None or session.closed:
+            session = self._session = self._new_session()
+        try:
+            async with session.post(
+                delivery.url, data=delivery.body, headers=delivery.headers
+            ) as reply:
+                await reply.read()
+                return reply.status, None
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            return None, f"{_error_name(exc)}: {exc}"
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        # Per phase, like httpx's Timeout(timeout): pool wait + connect, then each read.
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=self.timeout, sock_connect=self.timeout, sock_read=self.timeout
+        )
+        # Idle connections are dropped before uvicorn's 5 s keep-alive closes them under us.
+        connector = aiohttp.TCPConnector(keepalive_timeout=4.0)
+        return aiohttp.ClientSession(connector=connector, timeout=timeout)
+
+    async def _close_clients(self) -> None:
+        session, self._session = self._session, None
+        client, self._httpx = self._httpx, None
+        if session is not None and not session.closed:
+            await session.close()
+        if client is not None:
+            await client.aclose()
+
+
+def _error_name(exc: BaseException) -> str:
+    """httpx's name for what went wrong, so `last_error` reads the same with either client."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return "ConnectTimeout"
+    if isinstance(exc, TimeoutError):
+        return "ReadTimeout"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "ConnectError"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "RemoteProtocolError"
+    if isinstance(exc, aiohttp.InvalidURL | ValueError):
+        return "InvalidURL"
+    return type(exc).__name__

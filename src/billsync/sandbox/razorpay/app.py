@@ -42,6 +42,7 @@ def create_app(config: RazorpaySandboxConfig | None = None) -> SandboxApp:
         base_delay=config.webhook_retry_base_s,
         max_delay=config.webhook_retry_max_s,
         max_attempts=config.webhook_max_attempts,
+        concurrency=config.webhook_concurrency,
         ids=IdGenerator(config.seed),
         user_agent="Razorpay-Webhook/v1",
     )

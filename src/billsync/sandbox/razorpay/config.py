@@ -43,6 +43,9 @@ class RazorpaySandboxConfig:
     webhook_retry_base_s: float = 1.0
     webhook_retry_max_s: float = 60.0
     webhook_max_attempts: int = 10
+    # UNCONFIRMED: how many deliveries Razorpay has in flight per URL at once (it documents
+    # only that order is not guaranteed); 1 = one at a time.
+    webhook_concurrency: int = 1
     # Seeds ids and fault dice, for reproducible runs; None = random.
     seed: int | None = None
     clock: Callable[[], float] = time.time

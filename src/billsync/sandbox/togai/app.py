@@ -38,6 +38,7 @@ def create_app(config: TogaiSandboxConfig | None = None) -> SandboxApp:
         max_delay=config.webhook_max_delay,
         max_attempts=config.webhook_max_attempts,
         timeout=config.webhook_timeout,
+        concurrency=config.webhook_concurrency,
         ids=ids,
         user_agent="togai-sandbox (billsync)",
     )

@@ -39,5 +39,8 @@ class TogaiSandboxConfig:
     webhook_max_delay: float = 60.0
     webhook_max_attempts: int = 10
     webhook_timeout: float = 5.0
+    # UNCONFIRMED: how many deliveries Togai has in flight per target at once (the reference
+    # says nothing); 1 = one at a time, in queue order.
+    webhook_concurrency: int = 1
     # Seed for ids and fault dice; None = random.
     seed: int | None = None
