@@ -1,8 +1,8 @@
 """Togai-only behaviour against the in-process Togai sandbox (the generic suite covers the rest).
 
 record_payment in both modes, a payment found by its transaction number, partial payments,
-webhook hints re-fetched, the official client reading what the connector wrote, and the
-pollers' cursors.
+webhook hints re-fetched, the official client reading what the connector wrote, the
+pollers' cursors, and the requests a setting costs (counted by the sandbox).
 """
 
 from __future__ import annotations
@@ -33,6 +33,26 @@ BASE = "http://togai.sandbox"
 class Env:
     client: TogaiClient
     raw: httpx.AsyncClient
+    duplicate_status: int = 400  #: what the sandbox answers for a setting inserted twice
+
+    async def requests(self) -> dict[str, dict[str, int]]:
+        """The sandbox's request counters: {"METHOD /route": {"status": n}}."""
+        body = (await self.raw.get("/_sandbox/stats")).raise_for_status().json()
+        return dict(body["requests"])
+
+    @staticmethod
+    def diff(
+        before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]
+    ) -> dict[str, dict[str, int]]:
+        """Connector requests between two snapshots (the control plane's own are left out)."""
+        seen: dict[str, dict[str, int]] = {}
+        for route, counts in after.items():
+            if "/_sandbox" in route:
+                continue
+            for status, n in counts.items():
+                if n - before.get(route, {}).get(status, 0):
+                    seen.setdefault(route, {})[status] = n - before.get(route, {}).get(status, 0)
+        return seen
 
     async def stats(self, kind: str) -> int:
         body = (await self.raw.get("/_sandbox/stats")).raise_for_status().json()
@@ -49,7 +69,7 @@ async def _env(config: TogaiSandboxConfig) -> AsyncIterator[Env]:
     client = APP.make_client({"api_token": TOKEN, "base_url": BASE}, transport=transport)
     raw = httpx.AsyncClient(transport=httpx.ASGITransport(sandbox), base_url=BASE)
     try:
-        yield Env(client, raw)
+        yield Env(client, raw, config.duplicate_setting_status)
     finally:
         await client.aclose()
         await raw.aclose()
@@ -239,3 +259,86 @@ async def test_pollers_report_each_change_once_and_match_webhook_ids(env: Env) -
     [hooked] = await APP.parse_webhook(env.client, {}, json.dumps(hint).encode())
     assert hooked.external_id == voids[0].external_id
     assert hooked.payload == voids[0].payload
+
+
+# -- settings: insert first, get only when Togai refuses the insert ------------------------------
+
+SETTING = "setting.USER.RazorPayCustomerId.ACCOUNT.{}"
+POST, GET, PATCH = "POST /settings", "GET /settings/{setting_id}", "PATCH /settings/{setting_id}"
+
+
+async def set_setting(
+    env: Env, account_id: str, value: str, **kw: Any
+) -> tuple[Any, dict[str, Any]]:
+    """Run set_account_setting; return its output and the requests the sandbox counted."""
+    before = await env.requests()
+    spec = APP.action("set_account_setting")
+    context = ActionContext(
+        client=env.client, options={}, ids=DictIds(), idempotency_key="run:0", **kw
+    )
+    result = await spec.run(context, spec.input_model(account_id=account_id, value=value))
+    return result.output, env.diff(before, await env.requests())
+
+
+@pytest.fixture(params=[400, 409], ids=["duplicate-400", "duplicate-409"])
+async def settings_env(request: pytest.FixtureRequest) -> AsyncIterator[Env]:
+    # What Togai answers for a setting inserted twice is UNCONFIRMED: both must work.
+    async for made in _env(TogaiSandboxConfig(duplicate_setting_status=request.param)):
+        yield made
+
+
+async def test_a_new_setting_is_one_request(settings_env: Env) -> None:
+    account_id = await make_account(settings_env.client)
+    out, seen = await set_setting(settings_env, account_id, "cust_1")
+    assert out.source == "created" and out.full_id == SETTING.format(account_id)
+    assert seen == {POST: {"201": 1}}
+
+
+async def test_an_equal_setting_is_a_refused_insert_and_a_get(settings_env: Env) -> None:
+    account_id = await make_account(settings_env.client)
+    await set_setting(settings_env, account_id, "cust_1")
+    out, seen = await set_setting(settings_env, account_id, "cust_1")
+    assert out.source == "unchanged" and out.value == "cust_1"
+    status = str(settings_env.duplicate_status)
+    assert seen == {POST: {status: 1}, GET: {"200": 1}}  # no PATCH
+
+
+async def test_a_different_setting_is_refused_insert_get_and_patch(settings_env: Env) -> None:
+    account_id = await make_account(settings_env.client)
+    await set_setting(settings_env, account_id, "cust_1")
+    out, seen = await set_setting(settings_env, account_id, "cust_2")
+    assert out.source == "updated" and out.value == "cust_2"
+    status = str(settings_env.duplicate_status)
+    assert seen == {POST: {status: 1}, GET: {"200": 1}, PATCH: {"201": 1}}
+    stored = await settings_env.raw.get(
+        f"/settings/{SETTING.format(account_id)}", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert stored.json()["value"] == "cust_2"
+
+
+async def test_after_an_ambiguous_failure_the_setting_is_read_first(settings_env: Env) -> None:
+    account_id = await make_account(settings_env.client)
+    out, seen = await set_setting(settings_env, account_id, "cust_1", after_ambiguous_failure=True)
+    assert out.source == "created"
+    assert seen == {GET: {"404": 1}, POST: {"201": 1}}
+    out, seen = await set_setting(settings_env, account_id, "cust_1", after_ambiguous_failure=True)
+    assert out.source == "unchanged"
+    assert seen == {GET: {"200": 1}}  # the write had landed: nothing is sent again
+    out, seen = await set_setting(settings_env, account_id, "cust_2", after_ambiguous_failure=True)
+    assert out.source == "updated"
+    assert seen == {GET: {"200": 1}, PATCH: {"201": 1}}
+
+
+async def test_a_refused_insert_of_a_missing_setting_is_the_original_refusal(env: Env) -> None:
+    # The account does not exist: Togai refuses our body; the get finds nothing, so the
+    # insert's refusal is what the step reports, not the get's 404.
+    with pytest.raises(errors.RejectedError, match="does not exist") as info:
+        await set_setting(env, "ACC-NOBODY", "cust_1")
+    assert info.value.status == 400 and info.value.operation == "insert_setting"
+
+
+async def test_a_dry_run_only_reads(settings_env: Env) -> None:
+    account_id = await make_account(settings_env.client)
+    out, seen = await set_setting(settings_env, account_id, "cust_1", dry_run=True)
+    assert out.source == "created"
+    assert seen == {GET: {"404": 1}}

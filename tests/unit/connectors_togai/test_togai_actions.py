@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -48,6 +49,10 @@ async def run(context: ActionContext, action: str, **data: Any) -> Any:
 # -- settings ---------------------------------------------------------------------------
 
 
+def calls(fake: FakeTogai) -> list[str]:
+    return [f"{r.method} {unquote(r.url.path)}" for r in fake.requests]
+
+
 async def test_set_account_setting_creates_then_is_unchanged_then_updates() -> None:
     fake = FakeTogai()
     c = ctx(fake)
@@ -59,14 +64,21 @@ async def test_set_account_setting_creates_then_is_unchanged_then_updates() -> N
         "source": "created",
     }
     assert fake.settings[FULL_ID]["dataType"] == "STRING"
-    writes = len(fake.writes())
+    assert calls(fake) == ["POST /settings"]  # a new setting costs one request
+    fake.requests.clear()
     again = await run(c, "set_account_setting", account_id="ACC1", value="cust_1")
     assert again.output.source == "unchanged"
-    assert len(fake.writes()) == writes  # unchanged → no write at all
+    # unchanged → the refused insert (409 here) and a read, no PATCH
+    assert calls(fake) == ["POST /settings", f"GET /settings/{FULL_ID}"]
+    fake.requests.clear()
     changed = await run(c, "set_account_setting", account_id="ACC1", value="cust_2")
     assert changed.output.source == "updated"
     assert fake.settings[FULL_ID]["value"] == "cust_2"
-    assert fake.writes()[-1].method == "PATCH"
+    assert calls(fake) == [
+        "POST /settings",
+        f"GET /settings/{FULL_ID}",
+        f"PATCH /settings/{FULL_ID}",
+    ]
 
 
 async def test_set_account_setting_honours_entity_and_namespace_overrides() -> None:
@@ -83,9 +95,19 @@ async def test_set_account_setting_honours_entity_and_namespace_overrides() -> N
     assert list(fake.settings) == ["setting.togai.Other.CUSTOMER.CUST1"]
 
 
+async def test_after_ambiguous_failure_the_setting_is_read_before_writing() -> None:
+    fake = FakeTogai()
+    result = await run(
+        ctx(fake, after_ambiguous_failure=True), "set_account_setting", account_id="ACC1", value="v"
+    )
+    assert result.output.source == "created"
+    assert calls(fake) == [f"GET /settings/{FULL_ID}", "POST /settings"]
+
+
 async def test_setting_insert_race_falls_back_to_compare_and_update() -> None:
     fake = FakeTogai()
-    # Given a GET that says "absent" and then a concurrent insert (409) by someone else
+    # Given (after an ambiguous failure, so reading first) a GET that says "absent" and then
+    # a concurrent insert (409) by someone else
     fake.settings[FULL_ID] = {
         "id": "RazorPayCustomerId",
         "name": "RazorPayCustomerId",
@@ -97,10 +119,52 @@ async def test_setting_insert_race_falls_back_to_compare_and_update() -> None:
     }
     fake.queued.append(httpx.Response(404, json={"message": "Setting not found"}))
     # When the action runs
-    result = await run(ctx(fake), "set_account_setting", account_id="ACC1", value="cust_new")
+    context = ctx(fake, after_ambiguous_failure=True)
+    result = await run(context, "set_account_setting", account_id="ACC1", value="cust_new")
     # Then it updates the existing setting instead of failing
     assert result.output.source == "updated"
     assert fake.settings[FULL_ID]["value"] == "cust_new"
+    assert [c.split()[0] for c in calls(fake)] == ["GET", "POST", "GET", "PATCH"]
+
+
+@pytest.mark.parametrize("status", [400, 409, 422])
+async def test_any_refusal_of_the_insert_leads_to_the_get(status: int) -> None:
+    fake = FakeTogai()
+    fake.settings[FULL_ID] = {
+        "id": "RazorPayCustomerId",
+        "name": "RazorPayCustomerId",
+        "value": "cust_1",
+        "namespace": "USER",
+        "entityType": "ACCOUNT",
+        "entityId": "ACC1",
+        "dataType": "STRING",
+    }
+    # Togai's answer to a duplicate insert is UNCONFIRMED
+    fake.queued.append(httpx.Response(status, json={"message": "Setting exists"}))
+    result = await run(ctx(fake), "set_account_setting", account_id="ACC1", value="cust_1")
+    assert result.output.source == "unchanged"
+    assert calls(fake) == ["POST /settings", f"GET /settings/{FULL_ID}"]
+
+
+async def test_a_refused_insert_with_nothing_stored_raises_the_refusal() -> None:
+    fake = FakeTogai()
+    fake.queued.append(httpx.Response(400, json={"message": "value must be numeric"}))
+    with pytest.raises(errors.RejectedError, match="value must be numeric"):
+        await run(ctx(fake), "set_account_setting", account_id="ACC1", value="v")
+    assert calls(fake) == ["POST /settings", f"GET /settings/{FULL_ID}"]  # the GET was a 404
+
+
+@pytest.mark.parametrize(
+    ("status", "error"), [(401, errors.AuthError), (429, errors.RateLimitedError)]
+)
+async def test_auth_and_rate_limit_on_the_insert_are_not_refusals(
+    status: int, error: type[errors.ConnectorError]
+) -> None:
+    fake = FakeTogai()
+    fake.queued.append(httpx.Response(status, json={"message": "no"}))
+    with pytest.raises(error):
+        await run(ctx(fake), "set_account_setting", account_id="ACC1", value="v")
+    assert calls(fake) == ["POST /settings"]
 
 
 async def test_set_account_setting_dry_run_writes_nothing() -> None:

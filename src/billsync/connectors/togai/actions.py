@@ -1,7 +1,9 @@
 """Togai actions that read entities or write settings (record_payment is in payment.py).
 
-Settings are idempotent by construction: the full setting id is deterministic, so every
-attempt reads the current value, compares, and inserts or PATCHes only when it differs.
+Settings are idempotent by construction: the full setting id is deterministic. A normal
+attempt inserts first (one request for a new setting, the common case) and only when Togai
+refuses the insert reads, compares and PATCHes if the value differs. After an ambiguous
+failure, and in a dry run, it reads first (get → compare → write).
 """
 
 from __future__ import annotations
@@ -58,27 +60,44 @@ class GetInvoiceIn(BaseModel):
 
 
 async def upsert_setting(ctx: ActionContext, wanted: Setting) -> SettingOut:
-    """Make `wanted` the stored setting: get → compare → insert or PATCH (or nothing)."""
+    """Make `wanted` the stored setting: insert first, or get → compare → insert or PATCH."""
     client: TogaiClient = ctx.client
     full_id = wanted.full_id
-    current = await _get_setting(client, full_id)
+    if ctx.after_ambiguous_failure or ctx.dry_run:
+        # The last attempt may have written it (or this is a preview): look before writing.
+        current = await _get_setting(client, full_id)
+        if current is None and not ctx.dry_run:
+            current = await _insert_or_get(client, wanted)
+    else:
+        current = await _insert_or_get(client, wanted)
     if current is None:
-        if not ctx.dry_run:
-            try:
-                await client.insert_setting(wanted)
-            except errors.RejectedError:
-                # Someone (or our own lost attempt) created it meanwhile: fall through to
-                # compare-and-update; if it still does not exist the refusal was real.
-                current = await _get_setting(client, full_id)
-                if current is None:
-                    raise
-        if current is None:
-            return SettingOut(full_id=full_id, id=wanted.id, value=wanted.value, source="created")
+        return _out(wanted, "created")
     if current.value == wanted.value:
         return SettingOut(full_id=full_id, id=wanted.id, value=current.value, source="unchanged")
     if not ctx.dry_run:
         await client.update_setting(full_id, value=wanted.value, data_type=wanted.data_type)
-    return SettingOut(full_id=full_id, id=wanted.id, value=wanted.value, source="updated")
+    return _out(wanted, "updated")
+
+
+async def _insert_or_get(client: TogaiClient, wanted: Setting) -> Setting | None:
+    """Insert `wanted` (→ None), or return the stored setting when Togai refuses the insert.
+
+    What Togai answers for a duplicate insert is UNCONFIRMED (the sandbox: 400 or 409), so any
+    refusal counts except credentials (AuthError) and rate limits, which are not about the
+    setting; if the setting then does not exist the refusal was about our body: re-raise it.
+    """
+    try:
+        await client.insert_setting(wanted)
+    except (errors.RejectedError, errors.NotFoundError):
+        current = await _get_setting(client, wanted.full_id)
+        if current is None:
+            raise
+        return current
+    return None
+
+
+def _out(wanted: Setting, source: SettingSource) -> SettingOut:
+    return SettingOut(full_id=wanted.full_id, id=wanted.id, value=wanted.value, source=source)
 
 
 async def _get_setting(client: TogaiClient, full_id: str) -> Setting | None:
