@@ -258,3 +258,23 @@ def test_expire_from_the_control_plane(
     assert expired["status"] == "expired"
     assert client.invoice.fetch(invoice["id"])["expired_at"] is not None
     assert sandbox.post(f"/invoices/{invoice['id']}/pay").status_code == 400
+
+
+def test_receipt_lookup_follows_edits_and_deletes(
+    client: razorpay.Client, customer: dict[str, Any]
+) -> None:
+    def by_receipt(receipt: str, **extra: Any) -> list[str]:
+        return [i["id"] for i in client.invoice.all({"receipt": receipt, **extra})["items"]]
+
+    first = new_invoice(client, customer["id"], receipt="RK-1")["id"]
+    second = new_invoice(client, customer["id"], receipt="RK-1")["id"]
+    draft = new_invoice(client, customer["id"], receipt="RK-2", draft="1")["id"]
+    assert by_receipt("RK-1") == [second, first]  # newest first, as without the filter
+    assert by_receipt("RK-1", skip=1) == [first]
+    client.invoice.edit(second, {"receipt": "RK-3"})
+    assert by_receipt("RK-1") == [first] and by_receipt("RK-3") == [second]
+    client.invoice.edit(draft, {"receipt": "RK-1"})
+    assert by_receipt("RK-1") == [draft, first] and by_receipt("RK-2") == []
+    client.invoice.delete(draft)
+    assert by_receipt("RK-1") == [first]
+    assert by_receipt("RK-1", customer_id="cust_00000000000000") == []

@@ -102,10 +102,7 @@ def _apply(state: State, invoice: Entity, data: Mapping[str, Any]) -> None:
     if "receipt" in data:
         receipt = fields.text(data, "receipt", max_len=40, min_len=1)
         if receipt is not None and state.config.unique_invoice_receipt:
-            if any(
-                i["receipt"] == receipt and i["id"] != invoice["id"]
-                for i in state.invoices.values()
-            ):
+            if any(i["id"] != invoice["id"] for i in with_receipt(state, receipt)):
                 raise RazorpayError("The receipt has already been taken.", field="receipt")
         invoice["receipt"] = invoice["invoice_number"] = receipt
     for key in ("description", "terms", "comment"):
@@ -179,7 +176,30 @@ def create(state: State, data: Mapping[str, Any]) -> Entity:
     if draft in ("0", 0):
         _issue(state, invoice)
     state.invoices[invoice["id"]] = invoice
+    state.invoice_rank[invoice["id"]] = len(state.invoice_rank)
+    _index_receipt(state, invoice["id"], None, invoice["receipt"])
     return invoice
+
+
+def _index_receipt(state: State, invoice_id: str, old: str | None, new: str | None) -> None:
+    if old == new:
+        return
+    if old is not None:
+        ids = state.invoices_by_receipt.get(old, {})
+        ids.pop(invoice_id, None)
+        if not ids:
+            state.invoices_by_receipt.pop(old, None)
+    if new is not None:
+        state.invoices_by_receipt.setdefault(new, {})[invoice_id] = None
+
+
+def with_receipt(state: State, receipt: str) -> list[Entity]:
+    """The invoices whose receipt is `receipt`, oldest first (as state.invoices holds them)."""
+    found = [
+        state.invoices[i] for i in state.invoices_by_receipt.get(receipt, ()) if i in state.invoices
+    ]
+    found.sort(key=lambda i: state.invoice_rank[i["id"]])
+    return [i for i in found if i["receipt"] == receipt]
 
 
 def get(state: State, raw_id: str) -> Entity:
@@ -204,7 +224,9 @@ def list_page(state: State, params: Mapping[str, str]) -> dict[str, Any]:
             return True
         return payment_id in state.payments_by_order.get(invoice["order_id"] or "", ())
 
-    return collection.page(state.invoices.values(), data, match)
+    # A receipt narrows the scan to its own invoices (the match still checks every filter).
+    items = with_receipt(state, data["receipt"]) if "receipt" in data else state.invoices.values()
+    return collection.page(items, data, match)
 
 
 def update(state: State, raw_id: str, data: Mapping[str, Any]) -> Entity:
@@ -213,7 +235,9 @@ def update(state: State, raw_id: str, data: Mapping[str, Any]) -> Entity:
     # Work on a copy so that a refusal halfway leaves the invoice untouched.
     draft = dict(invoice)
     _apply(state, draft, data)
+    old_receipt = invoice["receipt"]
     invoice.update(draft)
+    _index_receipt(state, invoice["id"], old_receipt, invoice["receipt"])
     if "expire_by" in data and invoice["status"] in ("issued", "partially_paid"):
         state.schedule_expiry("invoice", invoice)
     return invoice
@@ -240,6 +264,8 @@ def delete(state: State, raw_id: str) -> list[Any]:
     if invoice["status"] != "draft":
         raise invalid_state("Invoice", invoice["status"])
     del state.invoices[invoice["id"]]
+    _index_receipt(state, invoice["id"], invoice["receipt"], None)
+    state.invoice_rank.pop(invoice["id"], None)
     return []
 
 

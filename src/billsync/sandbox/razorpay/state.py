@@ -42,6 +42,10 @@ class State:
         self.payment_links: dict[str, Entity] = {}
         self.customer_by_pair: dict[tuple[str | None, str | None], str] = {}
         self.invoice_by_order: dict[str, str] = {}
+        # receipt -> ids of the invoices carrying it (GET /v1/invoices?receipt= is a hot path:
+        # billsync looks a receipt up before every create); rank = creation order.
+        self.invoices_by_receipt: dict[str, dict[str, None]] = {}
+        self.invoice_rank: dict[str, int] = {}
         self.link_by_order: dict[str, str] = {}
         self.link_by_reference: dict[str, str] = {}
         self.payments_by_order: dict[str, list[str]] = {}
