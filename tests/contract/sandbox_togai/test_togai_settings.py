@@ -97,3 +97,24 @@ def test_duplicate_setting_status_is_configurable() -> None:
             with pytest.raises(ApiException) as dup:
                 settings.insert_setting(_razorpay_setting("ACME"))
     assert dup.value.status == 409 and dup.value.data is None  # 409 is not in the client's map
+
+
+def test_collection_pages_resume_after_the_last_position() -> None:
+    from billsync.sandbox.togai.store import Collection
+
+    items = Collection()
+    for n in range(25):
+        items.add(f"k{n}", {"n": n})
+    items.add("k3", {"n": 3, "replaced": True})  # a re-add keeps its place
+
+    def even(record: dict[str, object]) -> bool:
+        return int(str(record["n"])) % 2 == 0
+
+    seen, after, more = [], 0, True
+    while more:
+        found, after, more = items.page(after, 4, even)
+        seen += [r["n"] for r in found]
+    assert seen == list(range(0, 25, 2))
+    items.clear()
+    items.add("fresh", {"n": 0})
+    assert items.page(0, 4, even)[0] == [{"n": 0}]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -10,16 +11,22 @@ Record = dict[str, Any]
 
 
 class Collection:
-    """Records by id, in creation order; the order number backs pagination tokens."""
+    """Records by id, in creation order; the order number backs pagination tokens.
+
+    Records are never removed one by one, so `_keys`/`_positions` (creation order, positions
+    ascending) let a page start where the last one ended instead of scanning from the top.
+    """
 
     def __init__(self) -> None:
         self.items: dict[str, Record] = {}
-        self._order: dict[str, int] = {}
+        self._keys: list[str] = []
+        self._positions: list[int] = []
         self._next = 0
 
     def clear(self) -> None:
         self.items.clear()
-        self._order.clear()
+        self._keys.clear()
+        self._positions.clear()
 
     def __contains__(self, key: str) -> bool:
         return key in self.items
@@ -32,8 +39,10 @@ class Collection:
 
     def add(self, key: str, record: Record) -> None:
         self._next += 1
+        if key not in self.items:
+            self._keys.append(key)
+            self._positions.append(self._next)
         self.items[key] = record
-        self._order[key] = self._next
 
     def values(self) -> Iterator[Record]:
         return iter(self.items.values())
@@ -44,14 +53,15 @@ class Collection:
         """Up to `size` kept records after position `after`: (records, last position, more?)."""
         found: list[Record] = []
         last = after
-        for key, record in self.items.items():
-            position = self._order[key]
-            if position <= after or not keep(record):
+        keys, positions, items = self._keys, self._positions, self.items
+        for index in range(bisect_right(positions, after), len(keys)):
+            record = items[keys[index]]
+            if not keep(record):
                 continue
             if len(found) == size:
                 return found, last, True
             found.append(record)
-            last = position
+            last = positions[index]
         return found, last, False
 
 
