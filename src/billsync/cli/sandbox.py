@@ -38,7 +38,9 @@ def run_razorpay(
         rate_limit=rate_limit,
         webhook_concurrency=webhook_concurrency,
     )
-    uvicorn.run(razorpay.create_app(config), host=host, port=port, log_level="warning")
+    uvicorn.run(
+        razorpay.create_app(config), host=host, port=port, log_level="warning", access_log=False
+    )
 
 
 @app.command("togai")
@@ -65,4 +67,6 @@ def run_togai(
         rate_limit=rate_limit,
         webhook_concurrency=webhook_concurrency,
     )
-    uvicorn.run(togai.create_app(config), host=host, port=port, log_level="warning")
+    uvicorn.run(
+        togai.create_app(config), host=host, port=port, log_level="warning", access_log=False
+    )
