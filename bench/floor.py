@@ -1,6 +1,11 @@
 """The floor: the same effects as billsync's two outbound flows, made by a plain asyncio
 script with httpx, no database, no retries, no re-fetch, no idempotency checks.
 
+`client="billsync"` sends through the HTTP transport billsync's connectors use
+(`billsync.connectors.transport.AiohttpTransport` under httpx's API), so the ratio to the
+floor measures billsync's own overhead; `client="httpx"` uses httpx's default transport
+(the floor of earlier runs, 7-10x more client CPU per request on this machine).
+
 Per account + invoice, in order: create the Razorpay customer, store RazorPayCustomerId on
 the Togai account, create the Razorpay invoice, store RazorPayInvoiceId and
 RazorPayInvoiceUrl on the Togai invoice: 5 calls, the minimum for these effects.
@@ -15,10 +20,12 @@ from dataclasses import dataclass
 
 import httpx
 
+from billsync.connectors.transport import AiohttpTransport
 from burst_data import Seeded
 from burst_stack import RAZORPAY_AUTH, TOGAI_AUTH
 
 CALLS_PER_SYNC = 5
+FLOOR_CLIENTS = ("billsync", "httpx")
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,12 @@ def _setting(entity_type: str, entity_id: str, setting_id: str, value: str) -> d
 
 
 async def run_floor(
-    togai_url: str, razorpay_url: str, seeded: Seeded, *, concurrency: int = 32
+    togai_url: str,
+    razorpay_url: str,
+    seeded: Seeded,
+    *,
+    concurrency: int = 32,
+    client: str = "billsync",
 ) -> FloorResult:
     gate = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(
@@ -55,9 +67,21 @@ async def run_floor(
     invoice_of = {account: inv for inv, (account, _) in seeded.invoices.items()}
     total_of = {inv: total for inv, (_, total) in seeded.invoices.items()}
 
+    if client not in FLOOR_CLIENTS:
+        raise ValueError(f"floor client must be one of {FLOOR_CLIENTS}")
+
+    def transport() -> httpx.AsyncBaseTransport | None:
+        if client == "httpx":
+            return None
+        return AiohttpTransport(limit=2 * concurrency)
+
     async with (
-        httpx.AsyncClient(base_url=togai_url, headers=TOGAI_AUTH, limits=limits) as togai,
-        httpx.AsyncClient(base_url=razorpay_url, auth=RAZORPAY_AUTH, limits=limits) as rzp,
+        httpx.AsyncClient(
+            base_url=togai_url, headers=TOGAI_AUTH, limits=limits, transport=transport()
+        ) as togai,
+        httpx.AsyncClient(
+            base_url=razorpay_url, auth=RAZORPAY_AUTH, limits=limits, transport=transport()
+        ) as rzp,
     ):
 
         async def sync(i: int, account_id: str) -> None:
