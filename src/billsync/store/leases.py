@@ -12,43 +12,126 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from billsync.store import dialect
 from billsync.store.models import Run
 from billsync.store.status import CLAIMABLE_RUN, UNFINISHED_RUN, RunStatus, status_values
 
+# The hot-path statements are built once, as Core statements over the table with named
+# parameters: building, ORM compile state and the cache key are paid at import, not per call.
+_RUN: sa.Table = Run.__table__  # type: ignore[assignment]  # declarative maps a Table
+_RUNNING = RunStatus.RUNNING.value
 
-def _claimable(now: datetime, limit: int = 1) -> sa.Select[int]:
+
+def _bind(name: str, column: sa.Column[object]) -> sa.BindParameter[object]:
+    """A parameter typed like `column` (for SET values, where no comparison gives it one)."""
+    return sa.bindparam(name, type_=column.type)
+
+
+def _claimable_stmt() -> sa.Select[int]:
     """The oldest due runs whose entity has no older unfinished run (per-entity FIFO); at
-    most one per entity, since only an entity's oldest unfinished run qualifies."""
-    older = aliased(Run)
+    most one per entity, since only an entity's oldest unfinished run qualifies.
+    Parameters: now, limit."""
+    older = _RUN.alias("run_1")
     oldest_unfinished = (
-        sa.select(sa.func.min(older.id))
-        .where(older.entity_key == Run.entity_key, older.status.in_(status_values(UNFINISHED_RUN)))
+        sa.select(sa.func.min(older.c.id))
+        .where(
+            older.c.entity_key == _RUN.c.entity_key,
+            older.c.status.in_(status_values(UNFINISHED_RUN)),
+        )
         .scalar_subquery()
     )
     return (
-        sa.select(Run.id)
+        sa.select(_RUN.c.id)
         .where(
-            Run.status.in_(status_values(CLAIMABLE_RUN)),
-            sa.or_(Run.next_attempt_at.is_(None), Run.next_attempt_at <= now),
-            Run.id == oldest_unfinished,
+            _RUN.c.status.in_(status_values(CLAIMABLE_RUN)),
+            sa.or_(_RUN.c.next_attempt_at.is_(None), _RUN.c.next_attempt_at <= sa.bindparam("now")),
+            _RUN.c.id == oldest_unfinished,
         )
-        .order_by(Run.id)
-        .limit(limit)
+        .order_by(_RUN.c.id)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
     )
+
+
+_CLAIMABLE = _claimable_stmt()
+#: PostgreSQL: concurrent claimers skip each other's candidates instead of waiting.
+_CLAIMABLE_PG = _CLAIMABLE.with_for_update(skip_locked=True)
+
+_CLAIM = (
+    sa.update(_RUN)
+    .where(
+        _RUN.c.id.in_(sa.bindparam("run_ids", expanding=True)),
+        _RUN.c.status.in_(status_values(CLAIMABLE_RUN)),
+    )
+    .values(
+        status=_RUNNING,
+        lease_owner=_bind("b_owner", _RUN.c.lease_owner),
+        lease_expires_at=_bind("b_expires", _RUN.c.lease_expires_at),
+        attempt=_RUN.c.attempt + 1,
+        updated_at=_bind("b_now", _RUN.c.updated_at),
+    )
+    .returning(_RUN.c.id)
+)
+
+
+def _take_lease_stmt() -> sa.Update:
+    """Parameters: run_id, owner, now, b_expires."""
+    owner = sa.bindparam("owner", type_=_RUN.c.lease_owner.type)
+    now = sa.bindparam("now", type_=_RUN.c.updated_at.type)
+    already_mine = sa.and_(_RUN.c.status == _RUNNING, _RUN.c.lease_owner == owner)
+    expired = sa.and_(_RUN.c.status == _RUNNING, _RUN.c.lease_expires_at < now)
+    due = sa.and_(
+        _RUN.c.status.in_(status_values(CLAIMABLE_RUN)),
+        sa.or_(_RUN.c.next_attempt_at.is_(None), _RUN.c.next_attempt_at <= now),
+    )
+    return (
+        sa.update(_RUN)
+        .where(_RUN.c.id == sa.bindparam("run_id"), sa.or_(already_mine, expired, due))
+        .values(
+            status=_RUNNING,
+            lease_owner=owner,
+            lease_expires_at=_bind("b_expires", _RUN.c.lease_expires_at),
+            attempt=sa.case((already_mine, _RUN.c.attempt), else_=_RUN.c.attempt + 1),
+            updated_at=now,
+        )
+    )
+
+
+_TAKE_LEASE = _take_lease_stmt()
+
+_RENEW = (
+    sa.update(_RUN)
+    .where(
+        _RUN.c.id.in_(sa.bindparam("run_ids", expanding=True)),
+        _RUN.c.status == _RUNNING,
+        _RUN.c.lease_owner == sa.bindparam("owner"),
+    )
+    .values(
+        lease_expires_at=_bind("b_expires", _RUN.c.lease_expires_at),
+        updated_at=_bind("b_now", _RUN.c.updated_at),
+    )
+    .returning(_RUN.c.id)
+)
+
+_HOLDS_LEASE = sa.select(_RUN.c.id).where(
+    _RUN.c.id == sa.bindparam("run_id"),
+    _RUN.c.status == _RUNNING,
+    _RUN.c.lease_owner == sa.bindparam("owner"),
+    _RUN.c.lease_expires_at >= sa.bindparam("now"),
+)
+
+_ANY_RUNNING = sa.select(_RUN.c.id).where(_RUN.c.status == _RUNNING).limit(1)
 
 
 async def next_claimable(session: AsyncSession, *, now: datetime) -> int | None:
     """The run a claim would take now, without taking it."""
-    return (await session.execute(_claimable(now))).scalar_one_or_none()
+    result = await session.execute(_CLAIMABLE, {"now": now, "limit": 1})
+    return result.scalar_one_or_none()
 
 
 async def has_work(session: AsyncSession, *, now: datetime) -> bool:
     """Whether any run is executing or could be claimed now."""
-    running = sa.select(Run.id).where(Run.status == RunStatus.RUNNING.value).limit(1)
-    if (await session.execute(running)).first() is not None:
+    if (await session.execute(_ANY_RUNNING)).first() is not None:
         return True
     return await next_claimable(session, now=now) is not None
 
@@ -73,24 +156,19 @@ async def claim_many(
     """
     if limit < 1:
         return []
-    candidate = _claimable(now, limit)
-    if dialect.name(session) == "postgresql":
-        candidate = candidate.with_for_update(skip_locked=True)
-    run_ids = list((await session.execute(candidate)).scalars().all())
+    candidate = _CLAIMABLE_PG if dialect.name(session) == "postgresql" else _CLAIMABLE
+    found = await session.execute(candidate, {"now": now, "limit": limit})
+    run_ids = list(found.scalars().all())
     if not run_ids:
         return []
     result = await session.execute(
-        sa.update(Run)
-        .where(Run.id.in_(run_ids), Run.status.in_(status_values(CLAIMABLE_RUN)))
-        .values(
-            status=RunStatus.RUNNING.value,
-            lease_owner=owner,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-            attempt=Run.attempt + 1,
-            updated_at=now,
-        )
-        .returning(Run.id)
-        .execution_options(synchronize_session=False)
+        _CLAIM,
+        {
+            "run_ids": run_ids,
+            "b_owner": owner,
+            "b_expires": now + timedelta(seconds=lease_seconds),
+            "b_now": now,
+        },
     )
     return sorted(result.scalars().all())
 
@@ -100,22 +178,14 @@ async def take_lease(
 ) -> bool:
     """Compare-and-set the lease: succeeds if the run is due and claimable, already leased by
     `owner` (a worker claimed it for us), or leased by someone whose lease has expired."""
-    already_mine = sa.and_(Run.status == RunStatus.RUNNING.value, Run.lease_owner == owner)
-    expired = sa.and_(Run.status == RunStatus.RUNNING.value, Run.lease_expires_at < now)
-    due = sa.and_(
-        Run.status.in_(status_values(CLAIMABLE_RUN)),
-        sa.or_(Run.next_attempt_at.is_(None), Run.next_attempt_at <= now),
-    )
     result = await session.execute(
-        sa.update(Run)
-        .where(Run.id == run_id, sa.or_(already_mine, expired, due))
-        .values(
-            status=RunStatus.RUNNING.value,
-            lease_owner=owner,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-            attempt=sa.case((already_mine, Run.attempt), else_=Run.attempt + 1),
-            updated_at=now,
-        )
+        _TAKE_LEASE,
+        {
+            "run_id": run_id,
+            "owner": owner,
+            "now": now,
+            "b_expires": now + timedelta(seconds=lease_seconds),
+        },
     )
     return dialect.rowcount(result) == 1
 
@@ -131,29 +201,21 @@ async def renew_leases(
     """Extend the leases `owner` still holds; returns the ids it still holds."""
     if not run_ids:
         return set()
-    where = (
-        Run.id.in_(list(run_ids)),
-        Run.status == RunStatus.RUNNING.value,
-        Run.lease_owner == owner,
-    )
     held = await session.execute(
-        sa.update(Run)
-        .where(*where)
-        .values(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
-        .returning(Run.id)
-        .execution_options(synchronize_session=False)
+        _RENEW,
+        {
+            "run_ids": list(run_ids),
+            "owner": owner,
+            "b_expires": now + timedelta(seconds=lease_seconds),
+            "b_now": now,
+        },
     )
     return set(held.scalars().all())
 
 
 async def holds_lease(session: AsyncSession, run_id: int, *, owner: str, now: datetime) -> bool:
-    stmt = sa.select(Run.id).where(
-        Run.id == run_id,
-        Run.status == RunStatus.RUNNING.value,
-        Run.lease_owner == owner,
-        Run.lease_expires_at >= now,
-    )
-    return (await session.execute(stmt)).scalar_one_or_none() is not None
+    result = await session.execute(_HOLDS_LEASE, {"run_id": run_id, "owner": owner, "now": now})
+    return result.scalar_one_or_none() is not None
 
 
 async def release(
