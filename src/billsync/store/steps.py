@@ -16,10 +16,83 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billsync.store.models import RunStep, StepAttempt
 from billsync.store.status import AttemptOutcome, StepStatus
 
+_STEP: sa.Table = RunStep.__table__  # type: ignore[assignment]  # declarative maps a Table
+_ATTEMPT: sa.Table = StepAttempt.__table__  # type: ignore[assignment]
+
+# The hot-path statements are built once, with named parameters: building, compile state and
+# the cache key are paid at import, not per call. INSERTs take their values from the
+# parameter dict (keyed by column), UPDATEs from `b_` parameters typed like their column.
+
+
+def _bind(column: sa.Column[object]) -> sa.BindParameter[object]:
+    return sa.bindparam(f"b_{column.key}", type_=column.type)
+
+
+_FOR_RUN = sa.select(RunStep).where(RunStep.run_id == sa.bindparam("run_id")).order_by(RunStep.idx)
+
+_FINISH_ATTEMPT = (
+    sa.update(_ATTEMPT)
+    .where(_ATTEMPT.c.id == sa.bindparam("attempt_id"))
+    .values(
+        {
+            c: _bind(c)
+            for c in (
+                _ATTEMPT.c.outcome,
+                _ATTEMPT.c.finished_at,
+                _ATTEMPT.c.error_class,
+                _ATTEMPT.c.message,
+                _ATTEMPT.c.ambiguous,
+            )
+        }
+    )
+)
+
+#: What `save` writes on every call; `input` only when given.
+_SAVED = (
+    _STEP.c.step_id,
+    _STEP.c.action,
+    _STEP.c.connection_id,
+    _STEP.c.status,
+    _STEP.c.output,
+    _STEP.c.error,
+    _STEP.c.finished_at,
+)
+
+
+def _save_update(*, with_input: bool, new_attempt: bool) -> sa.Update:
+    attempts = sa.func.coalesce(_STEP.c.attempts, 0)
+    values: dict[sa.Column[Any], Any] = {c: _bind(c) for c in _SAVED}
+    if with_input:
+        values[_STEP.c.input] = _bind(_STEP.c.input)
+    values[_STEP.c.attempts] = attempts + 1 if new_attempt else attempts
+    return (
+        sa.update(_STEP)
+        .where(_STEP.c.run_id == sa.bindparam("p_run_id"), _STEP.c.idx == sa.bindparam("p_idx"))
+        .values(values)
+        .returning(_STEP.c.attempts)
+    )
+
+
+#: (input given, new attempt) -> the UPDATE `save` tries first.
+_SAVE_UPDATE = {
+    (with_input, new_attempt): _save_update(with_input=with_input, new_attempt=new_attempt)
+    for with_input in (False, True)
+    for new_attempt in (False, True)
+}
+_INSERT_STEP = sa.insert(_STEP)
+
+_PREVIOUS_ATTEMPT = (
+    sa.select(_ATTEMPT.c.id, _ATTEMPT.c.attempt, _ATTEMPT.c.outcome, _ATTEMPT.c.ambiguous)
+    .where(_ATTEMPT.c.run_id == sa.bindparam("run_id"), _ATTEMPT.c.idx == sa.bindparam("idx"))
+    .order_by(_ATTEMPT.c.attempt.desc())
+    .limit(1)
+)
+_BEGIN_ATTEMPT = sa.insert(_ATTEMPT).returning(_ATTEMPT.c.id)
+
 
 async def for_run(session: AsyncSession, run_id: int) -> dict[int, RunStep]:
-    stmt = sa.select(RunStep).where(RunStep.run_id == run_id).order_by(RunStep.idx)
-    return {row.idx: row for row in (await session.execute(stmt)).scalars().all()}
+    rows = (await session.execute(_FOR_RUN, {"run_id": run_id})).scalars().all()
+    return {row.idx: row for row in rows}
 
 
 async def get(session: AsyncSession, run_id: int, idx: int) -> RunStep | None:
@@ -48,20 +121,16 @@ async def finish_attempt(
     ambiguous: bool = False,
 ) -> None:
     await session.execute(
-        sa.update(_ATTEMPT)
-        .where(_ATTEMPT.c.id == attempt_id)
-        .values(
-            outcome=outcome.value,
-            finished_at=now,
-            error_class=error_class,
-            message=message,
-            ambiguous=ambiguous,
-        )
+        _FINISH_ATTEMPT,
+        {
+            "attempt_id": attempt_id,
+            "b_outcome": outcome.value,
+            "b_finished_at": now,
+            "b_error_class": error_class,
+            "b_message": message,
+            "b_ambiguous": ambiguous,
+        },
     )
-
-
-_STEP: sa.Table = RunStep.__table__  # type: ignore[assignment]  # declarative maps a Table
-_ATTEMPT: sa.Table = StepAttempt.__table__  # type: ignore[assignment]
 
 
 class AttemptState(NamedTuple):
@@ -100,19 +169,16 @@ async def save(
     }
     if input is not None:
         values["input"] = input
-    attempts = sa.func.coalesce(_STEP.c.attempts, 0)
-    updated = await session.execute(
-        sa.update(_STEP)
-        .where(_STEP.c.run_id == run_id, _STEP.c.idx == idx)
-        .values(**values, attempts=attempts + 1 if new_attempt else attempts)
-        .returning(_STEP.c.attempts)
-    )
+    params = {f"b_{key}": value for key, value in values.items()}
+    params["p_run_id"] = run_id
+    params["p_idx"] = idx
+    updated = await session.execute(_SAVE_UPDATE[input is not None, new_attempt], params)
     count = updated.scalar_one_or_none()
     if count is not None:
         return int(count)
     first = 1 if new_attempt else 0
     await session.execute(
-        sa.insert(_STEP).values(**values, run_id=run_id, idx=idx, attempts=first, started_at=now)
+        _INSERT_STEP, {**values, "run_id": run_id, "idx": idx, "attempts": first, "started_at": now}
     )
     return first
 
@@ -131,29 +197,24 @@ async def insert_new(
 ) -> None:
     """The step's row at its first attempt (the caller knows there is none yet)."""
     await session.execute(
-        sa.insert(_STEP).values(
-            run_id=run_id,
-            idx=idx,
-            step_id=step_id,
-            action=action,
-            connection_id=connection_id,
-            status=status.value,
-            input=input,
-            attempts=1,
-            started_at=now,
-        )
+        _INSERT_STEP,
+        {
+            "run_id": run_id,
+            "idx": idx,
+            "step_id": step_id,
+            "action": action,
+            "connection_id": connection_id,
+            "status": status.value,
+            "input": input,
+            "attempts": 1,
+            "started_at": now,
+        },
     )
 
 
 async def previous_attempt(session: AsyncSession, run_id: int, idx: int) -> AttemptState | None:
     """The step's latest attempt, as plain values."""
-    stmt = (
-        sa.select(_ATTEMPT.c.id, _ATTEMPT.c.attempt, _ATTEMPT.c.outcome, _ATTEMPT.c.ambiguous)
-        .where(_ATTEMPT.c.run_id == run_id, _ATTEMPT.c.idx == idx)
-        .order_by(_ATTEMPT.c.attempt.desc())
-        .limit(1)
-    )
-    row = (await session.execute(stmt)).first()
+    row = (await session.execute(_PREVIOUS_ATTEMPT, {"run_id": run_id, "idx": idx})).first()
     if row is None:
         return None
     return AttemptState(int(row[0]), int(row[1]), str(row[2]), bool(row[3]))
@@ -163,16 +224,15 @@ async def begin_attempt(
     session: AsyncSession, run_id: int, idx: int, *, number: int, now: datetime
 ) -> int:
     """Insert attempt `number` as RUNNING (before the call); its id."""
-    stmt = (
-        sa.insert(_ATTEMPT)
-        .values(
-            run_id=run_id,
-            idx=idx,
-            attempt=number,
-            started_at=now,
-            outcome=AttemptOutcome.RUNNING.value,
-            ambiguous=False,
-        )
-        .returning(_ATTEMPT.c.id)
+    result = await session.execute(
+        _BEGIN_ATTEMPT,
+        {
+            "run_id": run_id,
+            "idx": idx,
+            "attempt": number,
+            "started_at": now,
+            "outcome": AttemptOutcome.RUNNING.value,
+            "ambiguous": False,
+        },
     )
-    return int((await session.execute(stmt)).scalar_one())
+    return int(result.scalar_one())
