@@ -12,13 +12,19 @@ of sleeping in SQLite's busy handler (a coarse backoff that left most pooled con
 asleep under load). Other processes on the same file still meet busy_timeout.
 
 SQLite calls run on the event loop's thread (store/inline_sqlite.py): aiosqlite's hand-off
-of each call to a worker thread cost more CPU than the statements themselves.
+of each call to a worker thread cost more CPU than the statements themselves. So a write
+transaction must never wait for the file lock inside SQLite (its busy handler would sleep
+with the whole loop): `write()` begins it eagerly with busy_timeout 0 and, when another
+process holds the lock, retries after an asyncio sleep (short, growing, jittered) for up to
+`busy_seconds` before giving up with SQLite's "database is locked".
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,6 +33,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Connection as SyncConnection
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -38,10 +45,11 @@ from billsync.store.inline_sqlite import InlineConnection
 from billsync.store.migrate import upgrade
 
 _BEGIN_OPTION = "billsync_sqlite_begin"
+_BUSY_TIMEOUT_MS = 5000  #: what every statement but a write transaction's BEGIN waits
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
-    "PRAGMA busy_timeout=5000",
+    f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}",
     "PRAGMA foreign_keys=ON",
 )
 
@@ -58,7 +66,22 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _on_sqlite_begin(conn: SyncConnection) -> None:
     mode = conn.get_execution_options().get(_BEGIN_OPTION, "IMMEDIATE")
-    conn.exec_driver_sql(f"BEGIN {mode}")
+    driver = conn.connection.driver_connection
+    raw = getattr(driver, "_connection", None)
+    if mode != "IMMEDIATE" or not isinstance(raw, sqlite3.Connection):
+        conn.exec_driver_sql(f"BEGIN {mode}")
+        return
+    # Fail at once when another process writes; Database.write() waits without blocking.
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+
+
+def _is_locked(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "database is locked" in text or "database is busy" in text
 
 
 def _inline_creator(url: str) -> Any:
@@ -79,8 +102,9 @@ def _inline_creator(url: str) -> Any:
 class Database:
     """Owns the engine. `write()` and `read()` yield a session inside one transaction."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, busy_seconds: float = 5.0) -> None:
         self.url = url
+        self.busy_seconds = busy_seconds
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo}
@@ -124,8 +148,35 @@ class Database:
                 yield session
             return
         async with self._sqlite_write_lock():
-            async with self._writer() as session, session.begin():
+            session = await self._begin_sqlite_write()
+            try:
                 yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+            finally:
+                await session.close()
+
+    async def _begin_sqlite_write(self) -> AsyncSession:
+        """A session whose BEGIN IMMEDIATE succeeded, waiting out other processes' writes."""
+        deadline = time.monotonic() + self.busy_seconds
+        delay = 0.0005
+        while True:
+            session = self._writer()
+            try:
+                await session.connection()  # autobegin: BEGIN IMMEDIATE (see _on_sqlite_begin)
+                return session
+            except (sqlite3.OperationalError, OperationalError) as exc:
+                await session.close()
+                if not _is_locked(exc) or time.monotonic() >= deadline:
+                    if isinstance(exc, OperationalError):
+                        raise
+                    # Raised by the raw BEGIN in _on_sqlite_begin: wrap it like SQLAlchemy
+                    # wraps every other driver error.
+                    raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
+            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, 0.02)
 
     @asynccontextmanager
     async def _sqlite_write_lock(self) -> AsyncIterator[None]:

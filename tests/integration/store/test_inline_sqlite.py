@@ -4,13 +4,15 @@ behaviour aiosqlite had: results, errors, rollbacks, and one writer at a time.""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from billsync.store.database import Database
 from billsync.store.models import AuditLog
@@ -71,4 +73,63 @@ async def test_concurrent_writers_serialise_without_busy_errors(tmp_path: Path) 
             count = (await session.execute(sa.select(sa.func.count(AuditLog.id)))).scalar_one()
         assert count == 50
     finally:
+        await db.dispose()
+
+
+async def test_a_write_waits_for_another_process_without_blocking_the_loop(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "inline.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    other = sqlite3.connect(path, isolation_level=None)  # stands in for another process
+    try:
+        await db.migrate()
+        other.execute("BEGIN IMMEDIATE")
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.005)
+
+        async def write() -> None:
+            async with db.write() as session:
+                session.add(_audit("after the other writer"))
+
+        ticking = asyncio.create_task(ticker())
+        asyncio.get_running_loop().call_later(0.3, other.execute, "COMMIT")
+        started = time.monotonic()
+        await write()
+        waited = time.monotonic() - started
+        ticking.cancel()
+        assert waited >= 0.25  # it did wait for the other writer's lock
+        # ~60 ticks in 0.3 s if the loop stayed free; SQLite's busy handler would give ~1
+        assert ticks >= 20
+        async with db.read() as session:
+            actors = (await session.execute(sa.select(AuditLog.actor))).scalars().all()
+        assert actors == ["after the other writer"]
+    finally:
+        other.close()
+        await db.dispose()
+
+
+async def test_a_write_gives_up_after_busy_seconds_and_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "inline.db"
+    db = Database(f"sqlite+aiosqlite:///{path}", busy_seconds=0.2)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        await db.migrate()
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(OperationalError, match="database is locked"):
+            async with db.write() as session:
+                session.add(_audit("never"))
+        other.execute("COMMIT")
+        async with db.write() as session:  # the pool's connections are still usable
+            session.add(_audit("later"))
+        async with db.read() as session:
+            actors = (await session.execute(sa.select(AuditLog.actor))).scalars().all()
+        assert actors == ["later"]
+    finally:
+        other.close()
         await db.dispose()
