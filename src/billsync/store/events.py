@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billsync.domain import IncomingEvent
@@ -15,6 +16,39 @@ from billsync.store.status import FINAL_RUN, EventStatus
 
 #: Ids per IN (...) list: well under SQLite's bound-parameter limit.
 _CHUNK = 500
+
+# The hot-path statements are built once, with named parameters (see store/leases.py).
+_EVENT: sa.Table = Event.__table__  # type: ignore[assignment]  # declarative maps a Table
+_RUN: sa.Table = Run.__table__  # type: ignore[assignment]
+
+#: Dialect name -> INSERT ... ON CONFLICT (connection_id, external_id) DO NOTHING RETURNING id
+#: (values keyed by column).
+_INSERT = {
+    "sqlite": sqlite.insert(_EVENT)
+    .on_conflict_do_nothing(index_elements=["connection_id", "external_id"])
+    .returning(_EVENT.c.id),
+    "postgresql": postgresql.insert(_EVENT)
+    .on_conflict_do_nothing(index_elements=["connection_id", "external_id"])
+    .returning(_EVENT.c.id),
+}
+
+
+def _mark_processed_stmt() -> sa.Update:
+    """Parameter: event_id."""
+    event_id = sa.bindparam("event_id", type_=_EVENT.c.id.type)
+    unfinished = (
+        sa.select(_RUN.c.id)
+        .where(_RUN.c.event_id == event_id, _RUN.c.status.not_in([s.value for s in FINAL_RUN]))
+        .exists()
+    )
+    return (
+        sa.update(_EVENT)
+        .where(_EVENT.c.id == event_id, _EVENT.c.status == EventStatus.RECEIVED.value, ~unfinished)
+        .values(status=EventStatus.PROCESSED.value)
+    )
+
+
+_MARK_PROCESSED = _mark_processed_stmt()
 
 
 async def insert(
@@ -41,23 +75,21 @@ async def insert_id(
     status: EventStatus = EventStatus.RECEIVED,
 ) -> int | None:
     """`insert` without loading the row back: the new event's id, or None (duplicate)."""
-    stmt = (
-        dialect.insert(session, Event)
-        .values(
-            connection_id=connection_id,
-            trigger=incoming.trigger,
-            event_type=incoming.event_type,
-            external_id=incoming.external_id,
-            entity_key=incoming.entity_key,
-            payload=incoming.payload,
-            status=status.value,
-            occurred_at=incoming.occurred_at,
-            received_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["connection_id", "external_id"])
-        .returning(Event.id)
+    result = await session.execute(
+        _INSERT[dialect.name(session)],
+        {
+            "connection_id": connection_id,
+            "trigger": incoming.trigger,
+            "event_type": incoming.event_type,
+            "external_id": incoming.external_id,
+            "entity_key": incoming.entity_key,
+            "payload": incoming.payload,
+            "status": status.value,
+            "occurred_at": incoming.occurred_at,
+            "received_at": now,
+        },
     )
-    event_id = (await session.execute(stmt)).scalar_one_or_none()
+    event_id = result.scalar_one_or_none()
     return None if event_id is None else int(event_id)
 
 
@@ -112,14 +144,5 @@ async def set_status(session: AsyncSession, event_id: int, status: EventStatus) 
 
 async def mark_processed_if_done(session: AsyncSession, event_id: int) -> bool:
     """Mark the event processed once every run it started is final."""
-    unfinished = (
-        sa.select(Run.id)
-        .where(Run.event_id == event_id, Run.status.not_in([s.value for s in FINAL_RUN]))
-        .exists()
-    )
-    result = await session.execute(
-        sa.update(Event)
-        .where(Event.id == event_id, Event.status == EventStatus.RECEIVED.value, ~unfinished)
-        .values(status=EventStatus.PROCESSED.value)
-    )
+    result = await session.execute(_MARK_PROCESSED, {"event_id": event_id})
     return bool(dialect.rowcount(result))

@@ -80,13 +80,26 @@ async def list_all(session: AsyncSession) -> Sequence[Flow]:
 #: What identifies one stored flow version for good: (row id, created_at).
 VersionStamp = tuple[int, datetime]
 
+# The hot-path statements are built once, with named parameters (see store/leases.py).
+_FLOW: sa.Table = Flow.__table__  # type: ignore[assignment]  # declarative maps a Table
+_VERSION: sa.Table = FlowVersion.__table__  # type: ignore[assignment]
+
+_VERSION_STAMP = sa.select(_VERSION.c.id, _VERSION.c.created_at).where(
+    _VERSION.c.flow_id == sa.bindparam("flow_id"), _VERSION.c.version == sa.bindparam("version")
+)
+
+_ENABLED_CURRENT_STAMPS = (
+    sa.select(_FLOW.c.id, _VERSION.c.version, _VERSION.c.id, _VERSION.c.created_at)
+    .join(_VERSION, _VERSION.c.flow_id == _FLOW.c.id)
+    .where(_FLOW.c.enabled.is_(True), _VERSION.c.version == _FLOW.c.current_version)
+    .order_by(_FLOW.c.id)
+)
+
 
 async def version_stamp(session: AsyncSession, flow_id: int, version: int) -> VersionStamp | None:
     """The version row's id and creation time, without loading its definition."""
-    stmt = sa.select(FlowVersion.id, FlowVersion.created_at).where(
-        FlowVersion.flow_id == flow_id, FlowVersion.version == version
-    )
-    row = (await session.execute(stmt)).first()
+    result = await session.execute(_VERSION_STAMP, {"flow_id": flow_id, "version": version})
+    row = result.first()
     return None if row is None else (int(row[0]), row[1])
 
 
@@ -129,13 +142,7 @@ async def enabled_current(session: AsyncSession) -> Sequence[tuple[Flow, FlowVer
 
 async def enabled_current_stamps(session: AsyncSession) -> list[tuple[int, int, VersionStamp]]:
     """`enabled_current` without the definitions: (flow id, version, version stamp)."""
-    stmt = (
-        sa.select(Flow.id, FlowVersion.version, FlowVersion.id, FlowVersion.created_at)
-        .join(FlowVersion, FlowVersion.flow_id == Flow.id)
-        .where(Flow.enabled.is_(True), FlowVersion.version == Flow.current_version)
-        .order_by(Flow.id)
-    )
-    rows = (await session.execute(stmt)).all()
+    rows = (await session.execute(_ENABLED_CURRENT_STAMPS)).all()
     return [(int(r[0]), int(r[1]), (int(r[2]), r[3])) for r in rows]
 
 

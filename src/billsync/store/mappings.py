@@ -10,24 +10,39 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billsync.domain import IdLink, LinkKind, Side
 from billsync.store import dialect
 from billsync.store.models import IdMapping
 
+# The hot-path statements are built once, with named parameters (see store/leases.py).
+_MAPPING: sa.Table = IdMapping.__table__  # type: ignore[assignment]  # declarative maps a Table
+
+#: The side a value is given on -> the statement reading the other side's id.
+_FIND = {
+    Side.TOGAI: sa.select(_MAPPING.c.razorpay_id).where(
+        _MAPPING.c.kind == sa.bindparam("kind"), _MAPPING.c.togai_id == sa.bindparam("value")
+    ),
+    Side.RAZORPAY: sa.select(_MAPPING.c.togai_id).where(
+        _MAPPING.c.kind == sa.bindparam("kind"), _MAPPING.c.razorpay_id == sa.bindparam("value")
+    ),
+}
+
+#: Dialect name -> INSERT ... ON CONFLICT DO NOTHING RETURNING id (values keyed by column).
+_INSERT_NEW = {
+    "sqlite": sqlite.insert(_MAPPING).on_conflict_do_nothing().returning(_MAPPING.c.id),
+    "postgresql": postgresql.insert(_MAPPING).on_conflict_do_nothing().returning(_MAPPING.c.id),
+}
+
 
 async def find(session: AsyncSession, kind: LinkKind, side: Side, value: str) -> str | None:
     """The id on the other side of `value` (given on `side`), or None."""
-    if side is Side.TOGAI:
-        stmt = sa.select(IdMapping.razorpay_id).where(
-            IdMapping.kind == kind.value, IdMapping.togai_id == value
-        )
-    else:
-        stmt = sa.select(IdMapping.togai_id).where(
-            IdMapping.kind == kind.value, IdMapping.razorpay_id == value
-        )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    stmt = _FIND[Side.TOGAI if side is Side.TOGAI else Side.RAZORPAY]
+    result = await session.execute(stmt, {"kind": kind.value, "value": value})
+    found: str | None = result.scalar_one_or_none()
+    return found
 
 
 async def touching(session: AsyncSession, link: IdLink) -> Sequence[IdMapping]:
@@ -43,19 +58,17 @@ async def insert_new(
     session: AsyncSession, link: IdLink, *, run_id: int | None, now: datetime
 ) -> bool:
     """Insert unless either side is taken; True when a row was written."""
-    stmt = (
-        dialect.insert(session, IdMapping)
-        .values(
-            kind=link.kind.value,
-            togai_id=link.togai_id,
-            razorpay_id=link.razorpay_id,
-            run_id=run_id,
-            created_at=now,
-        )
-        .on_conflict_do_nothing()
-        .returning(IdMapping.id)
+    result = await session.execute(
+        _INSERT_NEW[dialect.name(session)],
+        {
+            "kind": link.kind.value,
+            "togai_id": link.togai_id,
+            "razorpay_id": link.razorpay_id,
+            "run_id": run_id,
+            "created_at": now,
+        },
     )
-    return (await session.execute(stmt)).scalar_one_or_none() is not None
+    return result.scalar_one_or_none() is not None
 
 
 async def list_recent(

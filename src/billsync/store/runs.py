@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billsync.store import dialect, events
@@ -22,6 +23,45 @@ from billsync.store.status import (
     RunStatus,
     sources_of,
     status_values,
+)
+
+# The hot-path statements are built once, with named parameters (see store/leases.py).
+_RUN: sa.Table = Run.__table__  # type: ignore[assignment]  # declarative maps a Table
+
+#: Dialect name -> INSERT ... ON CONFLICT (flow_id, event_id) DO NOTHING RETURNING id
+#: (values keyed by column).
+_CREATE = {
+    "sqlite": sqlite.insert(_RUN)
+    .on_conflict_do_nothing(index_elements=["flow_id", "event_id"])
+    .returning(_RUN.c.id),
+    "postgresql": postgresql.insert(_RUN)
+    .on_conflict_do_nothing(index_elements=["flow_id", "event_id"])
+    .returning(_RUN.c.id),
+}
+
+_LEAVE_RUNNING = (
+    sa.update(_RUN)
+    .where(
+        _RUN.c.id == sa.bindparam("run_id"),
+        _RUN.c.status == RunStatus.RUNNING.value,
+        _RUN.c.lease_owner == sa.bindparam("owner"),
+    )
+    .values(
+        {
+            _RUN.c.lease_owner: None,
+            _RUN.c.lease_expires_at: None,
+            **{
+                c: sa.bindparam(f"b_{c.key}", type_=c.type)
+                for c in (
+                    _RUN.c.status,
+                    _RUN.c.last_error,
+                    _RUN.c.next_attempt_at,
+                    _RUN.c.finished_at,
+                    _RUN.c.updated_at,
+                )
+            },
+        }
+    )
 )
 
 
@@ -56,23 +96,21 @@ async def create_id(
     now: datetime,
 ) -> int | None:
     """`create` without loading the row back: the new run's id, or None."""
-    stmt = (
-        dialect.insert(session, Run)
-        .values(
-            flow_id=flow_id,
-            flow_version=flow_version,
-            event_id=event_id,
-            entity_key=entity_key,
-            status=RunStatus.QUEUED.value,
-            attempt=0,
-            next_attempt_at=now,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["flow_id", "event_id"])
-        .returning(Run.id)
+    result = await session.execute(
+        _CREATE[dialect.name(session)],
+        {
+            "flow_id": flow_id,
+            "flow_version": flow_version,
+            "event_id": event_id,
+            "entity_key": entity_key,
+            "status": RunStatus.QUEUED.value,
+            "attempt": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
-    run_id = (await session.execute(stmt)).scalar_one_or_none()
+    run_id = result.scalar_one_or_none()
     return None if run_id is None else int(run_id)
 
 
@@ -138,17 +176,16 @@ async def _leave_running(
     if RunStatus.RUNNING not in sources_of(target):
         raise ValueError(f"a running run cannot become {target}")
     result = await session.execute(
-        sa.update(Run)
-        .where(Run.id == run_id, Run.status == RunStatus.RUNNING.value, Run.lease_owner == owner)
-        .values(
-            status=target.value,
-            lease_owner=None,
-            lease_expires_at=None,
-            last_error=error,
-            next_attempt_at=next_attempt_at,
-            finished_at=now if finished else None,
-            updated_at=now,
-        )
+        _LEAVE_RUNNING,
+        {
+            "run_id": run_id,
+            "owner": owner,
+            "b_status": target.value,
+            "b_last_error": error,
+            "b_next_attempt_at": next_attempt_at,
+            "b_finished_at": now if finished else None,
+            "b_updated_at": now,
+        },
     )
     return dialect.rowcount(result) == 1
 
