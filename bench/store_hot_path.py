@@ -9,6 +9,10 @@ renew, succeed and mark_processed_if_done) against a temp SQLite database throug
 `billsync.store.database.Database`, N times.
 
     .venv/bin/python bench/store_hot_path.py [--n 300] [--url sqlite+aiosqlite:///...]
+
+Measured on the 2-core dev machine (n=300, 3 runs each, interleaved): statements built per
+call and ORM-attribute statements 44.3-47.7 ms CPU per sync (median 45.6); prebuilt Core
+statements 20.4-24.6 ms (median 24.2).
 """
 
 from __future__ import annotations
