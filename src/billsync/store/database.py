@@ -16,7 +16,9 @@ of each call to a worker thread cost more CPU than the statements themselves. So
 transaction must never wait for the file lock inside SQLite (its busy handler would sleep
 with the whole loop): `write()` begins it eagerly with busy_timeout 0 and, when another
 process holds the lock, retries after an asyncio sleep (short, growing, jittered) for up to
-`busy_seconds` before giving up with SQLite's "database is locked".
+`busy_seconds` before giving up with SQLite's "database is locked". Billsync processes
+sharing a file first queue on a kernel lock beside it (store/file_lock.py), so between them
+the retry loop rarely runs.
 """
 
 from __future__ import annotations
@@ -41,10 +43,14 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from billsync.store.file_lock import FileLock
 from billsync.store.inline_sqlite import InlineConnection
 from billsync.store.migrate import upgrade
 
 _BEGIN_OPTION = "billsync_sqlite_begin"
+#: Set on write sessions: their BEGIN IMMEDIATE fails at once when the file is locked, and
+#: Database.write() retries it with asyncio sleeps.
+_NOWAIT_OPTION = "billsync_sqlite_nowait"
 _BUSY_TIMEOUT_MS = 5000  #: what every statement but a write transaction's BEGIN waits
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -65,10 +71,12 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _on_sqlite_begin(conn: SyncConnection) -> None:
-    mode = conn.get_execution_options().get(_BEGIN_OPTION, "IMMEDIATE")
+    options = conn.get_execution_options()
+    mode = options.get(_BEGIN_OPTION, "IMMEDIATE")
     driver = conn.connection.driver_connection
     raw = getattr(driver, "_connection", None)
-    if mode != "IMMEDIATE" or not isinstance(raw, sqlite3.Connection):
+    if not options.get(_NOWAIT_OPTION) or not isinstance(raw, sqlite3.Connection):
+        # Migrations and other direct engine users wait in SQLite's busy handler.
         conn.exec_driver_sql(f"BEGIN {mode}")
         return
     # Fail at once when another process writes; Database.write() waits without blocking.
@@ -118,11 +126,16 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _on_sqlite_connect)
             event.listen(self.engine.sync_engine, "begin", _on_sqlite_begin)
             read_engine = self.engine.execution_options(**{_BEGIN_OPTION: "DEFERRED"})
-        self._writer = async_sessionmaker(self.engine, expire_on_commit=False)
+        write_engine = self.engine
+        if self.is_sqlite:
+            write_engine = self.engine.execution_options(**{_NOWAIT_OPTION: True})
+        self._writer = async_sessionmaker(write_engine, expire_on_commit=False)
         self._write_lock: asyncio.Lock | None = None
         self._write_lock_loop: asyncio.AbstractEventLoop | None = None
         self._write_holder: asyncio.Task[Any] | None = None
         self._reader = async_sessionmaker(read_engine, expire_on_commit=False)
+        path = self.sqlite_path
+        self._file_lock = FileLock(path.with_name(path.name + ".write-lock")) if path else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -147,7 +160,7 @@ class Database:
             async with self._writer() as session, session.begin():
                 yield session
             return
-        async with self._sqlite_write_lock():
+        async with self._sqlite_write_lock(), self._other_processes():
             session = await self._begin_sqlite_write()
             try:
                 yield session
@@ -157,6 +170,14 @@ class Database:
                 raise
             finally:
                 await session.close()
+
+    @asynccontextmanager
+    async def _other_processes(self) -> AsyncIterator[None]:
+        if self._file_lock is None:
+            yield
+            return
+        async with self._file_lock.hold():
+            yield
 
     async def _begin_sqlite_write(self) -> AsyncSession:
         """A session whose BEGIN IMMEDIATE succeeded, waiting out other processes' writes."""
@@ -176,7 +197,7 @@ class Database:
                     # wraps every other driver error.
                     raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-            delay = min(delay * 2, 0.02)
+            delay = min(delay * 2, 0.005)
 
     @asynccontextmanager
     async def _sqlite_write_lock(self) -> AsyncIterator[None]:
@@ -204,3 +225,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._file_lock is not None:
+            self._file_lock.close()
