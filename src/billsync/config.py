@@ -36,6 +36,14 @@ class Settings(BaseSettings):
     poll_interval: float = Field(default=30.0, gt=0)
     #: Runs executed concurrently by the embedded worker.
     worker_slots: int = Field(default=4, ge=1)
+    #: Extra processes `billsync serve` starts beside itself that only execute runs
+    #: (`billsync worker`), so a multi-core machine runs flows on every core. They share
+    #: the database (SQLite or PostgreSQL) and split each connection's rate limit.
+    worker_processes: int = Field(default=0, ge=0)
+    #: billsync processes calling the providers with the same connections: each paces at
+    #: 1/N of a connection's rate limit, so together they stay within it. `serve` sets it
+    #: for the workers it starts; set it when you start `billsync worker` yourself.
+    rate_limit_processes: int = Field(default=1, ge=1)
     lease_seconds: float = Field(default=60.0, gt=0)
     heartbeat_seconds: float = Field(default=15.0, gt=0)
     reconcile_seconds: float = Field(default=30.0, gt=0)

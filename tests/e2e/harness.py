@@ -105,6 +105,8 @@ class Stack:
     togai: httpx.AsyncClient | None = None
     razorpay: httpx.AsyncClient | None = None
     _log: Any = None
+    #: more environment for `billsync serve` (e.g. BILLSYNC_WORKER_PROCESSES)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -164,6 +166,7 @@ class Stack:
                 "BILLSYNC_PUBLIC_URL": self.billsync_url,
             }
         )
+        env.update(self.extra_env)
         if self._log is None:
             self._log = (self.workdir / "billsync.log").open("ab")
         self.proc = subprocess.Popen(

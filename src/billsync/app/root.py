@@ -121,7 +121,7 @@ def build(
     clients = ClientCache(
         registry, vault, transport_for=transport_for, timeout=settings.http_timeout
     )
-    limiters = RateLimiters()
+    limiters = RateLimiters(share=1 / settings.rate_limit_processes)
     dispatcher = EmbeddedDispatcher()
     policy = RetryPolicy(
         max_attempts=settings.retry_max_attempts,

@@ -16,6 +16,7 @@ from billsync.cli import (
     sandbox,
     serve,
     tokens,
+    worker,
 )
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 app.add_typer(sandbox.app, name="sandbox")
 app.command("serve")(serve.serve)
+app.command("worker")(worker.worker)
 app.command("demo")(demo.demo)
 app.command("apps")(apps.apps)
 app.add_typer(connections.app, name="connections")

@@ -45,19 +45,39 @@ def serve(
     db: str | None = typer.Option(
         None, help="Database URL or SQLite file (overrides BILLSYNC_DATABASE_URL)."
     ),
+    worker_processes: int | None = typer.Option(
+        None,
+        min=0,
+        help="Extra processes that only execute runs, to use more cores "
+        "(default: BILLSYNC_WORKER_PROCESSES, else 0).",
+    ),
 ) -> None:
-    """Run billsync: API and webhooks, worker and poller, in one process.
+    """Run billsync: API and webhooks, worker and poller, in one process (or with
+    --worker-processes N: N processes execute the runs, this one does the rest).
 
     Migrations are applied at start. Ctrl-C (or SIGTERM) stops taking new work, lets
     in-flight runs finish within the grace period and releases the rest.
     """
+    # Imported here: `billsync worker` reuses this module's settings helpers.
+    from billsync.cli.worker import sharing_processes, start_worker_processes
+
     settings = load_settings(host=host, port=port, db=db)
+    if worker_processes is not None:
+        settings = settings.model_copy(update={"worker_processes": worker_processes})
+    settings = settings.model_copy(update={"rate_limit_processes": sharing_processes(settings)})
     configure_logging(settings)
-    app = build(settings)
-    uvicorn.run(
-        create_api(app, extra_routers=(web.router,)),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        lifespan="on",
-    )
+    workers = start_worker_processes(settings)
+    try:
+        app = build(settings)
+        app.dispatcher.add_hook(workers.nudge)
+        uvicorn.run(
+            # With worker processes, this one takes webhooks, polls and serves the API and
+            # UI while they execute the runs: its loop answers deliveries promptly.
+            create_api(app, extra_routers=(web.router,), start_worker=not workers.procs),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            lifespan="on",
+        )
+    finally:
+        workers.stop(grace=settings.shutdown_grace_seconds + 10)

@@ -11,7 +11,7 @@ is executed by the same `Runner.execute` (design invariant 9).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +32,7 @@ class EmbeddedDispatcher:
 
     def __init__(self) -> None:
         self._listeners: list[asyncio.Event] = []
+        self._hooks: list[Callable[[], None]] = []
         self.woken = 0  #: runs announced through wake(), for metrics and tests
 
     async def wake(self, session: AsyncSession, run_ids: Sequence[int]) -> None:
@@ -41,6 +42,12 @@ class EmbeddedDispatcher:
     def notify(self) -> None:
         for listener in self._listeners:
             listener.set()
+        for hook in self._hooks:
+            hook()
+
+    def add_hook(self, hook: Callable[[], None]) -> None:
+        """Also call `hook` on every notify() (serve nudges its worker processes)."""
+        self._hooks.append(hook)
 
     def subscribe(self) -> asyncio.Event:
         """An event set on every notify(); the subscriber clears it before claiming."""

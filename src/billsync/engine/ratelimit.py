@@ -156,10 +156,13 @@ class RateLimiters:
     clock: Clock = time.monotonic
     sleep: Sleep = asyncio.sleep
     cooldown: float = DEFAULT_COOLDOWN_S
+    #: This process's part of every connection's rate (1/N when N processes share them).
+    share: float = 1.0
     _buckets: dict[str, TokenBucket] = field(default_factory=dict)
 
     def get(self, connection_id: str, rate_per_s: float, burst: int | None = None) -> TokenBucket:
         """The connection's bucket, created on first use and reconfigured when limits change."""
+        rate_per_s *= self.share  # 0 (unlimited) stays 0
         bucket = self._buckets.get(connection_id)
         if bucket is None:
             bucket = TokenBucket(

@@ -134,6 +134,21 @@ async def test_registry_shares_one_bucket_per_connection() -> None:
     assert limiters.get("conn-a", 2) is not a
 
 
+async def test_processes_sharing_a_connection_each_pace_at_their_share() -> None:
+    clock = FakeClock()
+    limiters = RateLimiters(clock=clock, sleep=clock.sleep, share=0.5)
+    bucket = limiters.get("conn-a", 20)
+    assert (bucket.configured_rate, bucket.burst) == (10.0, 10)
+    # The same configured rate keeps the bucket; unlimited stays unlimited.
+    assert limiters.get("conn-a", 20) is bucket
+    assert limiters.get("conn-b", 0).configured_rate == 0
+    start = clock.now
+    for _ in range(30):
+        await bucket.acquire()
+    # 10 saved up, then 20 more at 10/s: this process alone never exceeds half the limit.
+    assert clock.now - start == pytest.approx(2.0, abs=0.01)
+
+
 def test_invalid_limits() -> None:
     with pytest.raises(ValueError):
         TokenBucket(-1)

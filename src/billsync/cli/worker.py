@@ -1,0 +1,204 @@
+"""`billsync worker`: a process that only claims and executes runs (no API, no poller).
+
+One Python process runs on one core. `billsync serve --worker-processes N` starts N workers
+beside itself so flows execute on every core of the machine; more can be started by hand
+(on PostgreSQL, on other machines) with the same database. Every worker claims from the
+run table with the same leases as the embedded one, so a run executes in one place only
+(design invariant 9), and each process paces at 1/`--rate-limit-processes` of every
+connection's rate limit, so together they stay within it.
+
+Workers started by serve read their stdin: serve writes a byte whenever its dispatcher is
+notified (a webhook stored runs, a replay), which wakes the worker at once instead of at
+its next poll; end of file means serve is gone, and the worker stops cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import structlog
+import typer
+
+from billsync.app import App, build
+from billsync.app.logs import configure_logging
+from billsync.cli.serve import load_settings
+from billsync.config import Settings
+from billsync.store.database import Database
+
+log = structlog.get_logger(__name__)
+
+#: prctl(2) option: the signal this process gets when its parent dies (Linux).
+_PR_SET_PDEATHSIG = 1
+#: How often serve checks that its worker processes are alive.
+SUPERVISE_SECONDS = 1.0
+
+
+def worker(
+    db: str | None = typer.Option(
+        None, help="Database URL or SQLite file (overrides BILLSYNC_DATABASE_URL)."
+    ),
+    slots: int | None = typer.Option(
+        None, min=1, help="Runs executed at once (default: BILLSYNC_WORKER_SLOTS)."
+    ),
+    rate_limit_processes: int | None = typer.Option(
+        None,
+        min=1,
+        help="Processes sharing each connection's rate limit "
+        "(default: BILLSYNC_RATE_LIMIT_PROCESSES).",
+    ),
+    parent_pid: int | None = typer.Option(
+        None, hidden=True, help="Stop when this process (the serve that started us) is gone."
+    ),
+) -> None:
+    """Execute runs from the database until stopped (Ctrl-C or SIGTERM).
+
+    In-flight runs finish within the grace period; the rest are released to the queue."""
+    settings = load_settings(db=db)
+    update: dict[str, object] = {}
+    if slots is not None:
+        update["worker_slots"] = slots
+    if rate_limit_processes is not None:
+        update["rate_limit_processes"] = rate_limit_processes
+    settings = settings.model_copy(update=update)
+    configure_logging(settings)
+    if parent_pid is not None:
+        _die_with(parent_pid)
+    asyncio.run(run_worker(build(settings), parent_pid=parent_pid))
+
+
+async def run_worker(app: App, *, parent_pid: int | None = None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    if parent_pid is not None:
+        _listen_for_nudges(loop, app, stop)
+    await app.start(worker=True, poller=False)
+    try:
+        while not stop.is_set():
+            if parent_pid is not None and os.getppid() != parent_pid:
+                break  # orphaned (the serve that started us was killed): stop cleanly
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+    finally:
+        await app.stop()
+
+
+def _listen_for_nudges(loop: asyncio.AbstractEventLoop, app: App, stop: asyncio.Event) -> None:
+    fd = sys.stdin.fileno()
+    os.set_blocking(fd, False)
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 4096)
+        except BlockingIOError:
+            return
+        if data:
+            app.dispatcher.notify()
+            return
+        loop.remove_reader(fd)  # end of file: serve is gone
+        stop.set()
+
+    loop.add_reader(fd, readable)
+
+
+def _die_with(parent_pid: int) -> None:
+    """Ask Linux to SIGTERM this process when the parent dies (run_worker also checks)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent_pid:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def sharing_processes(settings: Settings) -> int:
+    """Processes that split each connection's rate limit: serve and its workers, or more
+    when the user says other processes (other machines) share them too."""
+    return max(settings.rate_limit_processes, 1 + settings.worker_processes)
+
+
+class WorkerProcesses:
+    """The `billsync worker` processes serve started, the pipes that wake them, and a
+    supervisor thread that starts a worker again when one dies."""
+
+    def __init__(self, argv: list[str], count: int) -> None:
+        self._argv = argv
+        self._stopping = threading.Event()
+        self.procs = [self._spawn() for _ in range(count)]
+        self.restarts = 0
+        if count:
+            threading.Thread(target=self._supervise, name="billsync-workers", daemon=True).start()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(self._argv, stdin=subprocess.PIPE)
+        assert proc.stdin is not None
+        os.set_blocking(proc.stdin.fileno(), False)
+        return proc
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(SUPERVISE_SECONDS):
+            for i, proc in enumerate(list(self.procs)):
+                code = proc.poll()
+                if code is None or self._stopping.is_set():
+                    continue
+                # Its leased runs come back through lease expiry and the reconciler.
+                log.error("worker process exited; starting another", pid=proc.pid, code=code)
+                if proc.stdin is not None:
+                    with contextlib.suppress(OSError):
+                        proc.stdin.close()
+                self.procs[i] = self._spawn()
+                self.restarts += 1
+
+    def nudge(self) -> None:
+        """Wake every worker now (called on each dispatcher notify, from the event loop)."""
+        for proc in self.procs:
+            if proc.stdin is None or proc.stdin.closed:
+                continue
+            with contextlib.suppress(BlockingIOError, BrokenPipeError):
+                # A full pipe already holds plenty of wake-ups; a dead worker is restarted
+                # by nobody, and its runs' leases expire into the reconciler.
+                os.write(proc.stdin.fileno(), b"!")
+
+    def stop(self, *, grace: float) -> None:
+        """SIGTERM each worker, wait for their graceful stop, kill what is left."""
+        self._stopping.set()
+        for proc in self.procs:
+            if proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def start_worker_processes(settings: Settings) -> WorkerProcesses:
+    """Migrate, then start `settings.worker_processes` workers on the same database."""
+    if settings.worker_processes < 1:
+        return WorkerProcesses([], 0)
+    asyncio.run(_migrate(settings.database_url))  # before any worker opens the database
+    argv = [sys.executable, "-m", "billsync", "worker", "--db", settings.database_url]
+    argv += ["--slots", str(settings.worker_slots)]
+    argv += ["--rate-limit-processes", str(sharing_processes(settings))]
+    argv += ["--parent-pid", str(os.getpid())]
+    return WorkerProcesses(argv, settings.worker_processes)
+
+
+async def _migrate(url: str) -> None:
+    db = Database(url)
+    try:
+        await db.migrate()
+    finally:
+        await db.dispose()
