@@ -89,6 +89,19 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def child_pids(pid: int) -> list[int]:
+    """Live child processes of `pid` (serve's `billsync worker`s), from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:  # field 4, ppid
+            found.append(int(stat.parent.name))
+    return found
+
+
 @dataclass
 class Stack:
     """Both sandboxes and (between start_billsync/stop_billsync) one `billsync serve`."""
@@ -97,6 +110,10 @@ class Stack:
     latency_ms: int = 0
     razorpay_rate_limit: float = 0
     worker_slots: int | None = None
+    #: the sandboxes' --webhook-concurrency (None: their default, one at a time per target)
+    webhook_concurrency: int | None = None
+    #: BILLSYNC_WORKER_PROCESSES for serve (0: billsync's default)
+    worker_processes: int = 0
     #: Count billsync's SQL statements (bench/sql_census) into workdir/sql-census.tsv
     sql_census: bool = False
     log_level: str | None = None
@@ -143,6 +160,9 @@ class Stack:
     def cpu(self) -> dict[str, float]:
         """CPU seconds used so far by each live process of the stack."""
         used = {name: cpu_seconds(proc.pid) for name, proc in self.procs.items()}
+        if "billsync" in self.procs and self.worker_processes:
+            workers = [cpu_seconds(pid) for pid in child_pids(self.billsync_pid)]
+            used["workers"] = sum(value for value in workers if value is not None)
         return {name: value for name, value in used.items() if value is not None}
 
     @property
@@ -157,6 +177,8 @@ class Stack:
             port = free_port()
             argv = [sys.executable, "-m", "billsync", "sandbox", name, "--port", str(port)]
             argv += ["--latency-ms", str(self.latency_ms)]
+            if self.webhook_concurrency is not None:
+                argv += ["--webhook-concurrency", str(self.webhook_concurrency)]
             if name == "razorpay" and self.razorpay_rate_limit:
                 argv += ["--rate-limit", str(self.razorpay_rate_limit)]
             proc = subprocess.Popen(
@@ -202,6 +224,8 @@ class Stack:
         env["BILLSYNC_PUBLIC_URL"] = self.billsync_url
         if self.worker_slots is not None:
             env["BILLSYNC_WORKER_SLOTS"] = str(self.worker_slots)
+        if self.worker_processes:
+            env["BILLSYNC_WORKER_PROCESSES"] = str(self.worker_processes)
         if self.log_level is not None:
             env["BILLSYNC_LOG_LEVEL"] = self.log_level
         if self.sql_census:
