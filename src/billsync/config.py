@@ -34,8 +34,11 @@ class Settings(BaseSettings):
 
     #: Seconds between polls of each polling trigger.
     poll_interval: float = Field(default=30.0, gt=0)
-    #: Runs executed concurrently by the embedded worker.
-    worker_slots: int = Field(default=4, ge=1)
+    #: Runs executed concurrently by the embedded worker (and by each worker process). Runs
+    #: wait on the providers most of the time: at 100 ms API latency, 4 slots synced 6
+    #: accounts+invoices/s and 32 synced 30 (docs/benchmarks.md). Per-entity order holds at
+    #: any number, and each connection's rate limit caps the requests.
+    worker_slots: int = Field(default=32, ge=1)
     #: Extra processes `billsync serve` starts beside itself that only execute runs
     #: (`billsync worker`), so a multi-core machine runs flows on every core. They share
     #: the database (SQLite or PostgreSQL) and split each connection's rate limit.

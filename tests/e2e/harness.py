@@ -55,6 +55,8 @@ FAST = {
     "BILLSYNC_SHUTDOWN_GRACE_SECONDS": "2",
     "BILLSYNC_HTTP_TIMEOUT": "5",
     "BILLSYNC_LOG_LEVEL": "WARNING",
+    # The crash and shutdown tests time their signal against a few runs in flight.
+    "BILLSYNC_WORKER_SLOTS": "4",
 }
 
 

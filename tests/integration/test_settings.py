@@ -16,7 +16,7 @@ def test_defaults_without_environment(tmp_path: Path, monkeypatch: pytest.Monkey
     settings = Settings()
     assert settings.database_url == DEFAULT_DATABASE_URL
     assert (settings.worker_slots, settings.lease_seconds, settings.heartbeat_seconds) == (
-        4,
+        32,
         60.0,
         15.0,
     )
