@@ -112,6 +112,8 @@ class Run(Base):
         sa.UniqueConstraint("flow_id", "event_id"),
         sa.Index("ix_run_status_next_attempt_at", "status", "next_attempt_at"),
         sa.Index("ix_run_entity_key_status", "entity_key", "status"),
+        # The claim walks each claimable status in id order (store/leases.py).
+        sa.Index("ix_run_status_id", "status", "id"),
     )
 
     id: Mapped[int] = _id()
