@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billsync.domain import IncomingEvent
-from billsync.store import dialect
+from billsync.store import dialect, prepared
 from billsync.store.models import Event, Run
 from billsync.store.status import FINAL_RUN, EventStatus
 
@@ -75,7 +75,8 @@ async def insert_id(
     status: EventStatus = EventStatus.RECEIVED,
 ) -> int | None:
     """`insert` without loading the row back: the new event's id, or None (duplicate)."""
-    result = await session.execute(
+    result = await prepared.run(
+        session,
         _INSERT[dialect.name(session)],
         {
             "connection_id": connection_id,
@@ -144,5 +145,5 @@ async def set_status(session: AsyncSession, event_id: int, status: EventStatus) 
 
 async def mark_processed_if_done(session: AsyncSession, event_id: int) -> bool:
     """Mark the event processed once every run it started is final."""
-    result = await session.execute(_MARK_PROCESSED, {"event_id": event_id})
+    result = await prepared.run(session, _MARK_PROCESSED, {"event_id": event_id})
     return bool(dialect.rowcount(result))

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billsync.store import dialect
+from billsync.store import dialect, prepared
 from billsync.store.models import Run
 from billsync.store.status import CLAIMABLE_RUN, UNFINISHED_RUN, RunStatus, status_values
 
@@ -175,11 +175,12 @@ async def claim_many(
     if limit < 1:
         return []
     candidate = _claimable_stmt_for(session)
-    found = await session.execute(candidate, {"now": now, "limit": limit})
+    found = await prepared.run(session, candidate, {"now": now, "limit": limit})
     run_ids = list(found.scalars().all())
     if not run_ids:
         return []
-    result = await session.execute(
+    result = await prepared.run(
+        session,
         _CLAIM,
         {
             "run_ids": run_ids,
@@ -196,7 +197,8 @@ async def take_lease(
 ) -> bool:
     """Compare-and-set the lease: succeeds if the run is due and claimable, already leased by
     `owner` (a worker claimed it for us), or leased by someone whose lease has expired."""
-    result = await session.execute(
+    result = await prepared.run(
+        session,
         _TAKE_LEASE,
         {
             "run_id": run_id,
@@ -219,7 +221,8 @@ async def renew_leases(
     """Extend the leases `owner` still holds; returns the ids it still holds."""
     if not run_ids:
         return set()
-    held = await session.execute(
+    held = await prepared.run(
+        session,
         _RENEW,
         {
             "run_ids": list(run_ids),
@@ -232,7 +235,9 @@ async def renew_leases(
 
 
 async def holds_lease(session: AsyncSession, run_id: int, *, owner: str, now: datetime) -> bool:
-    result = await session.execute(_HOLDS_LEASE, {"run_id": run_id, "owner": owner, "now": now})
+    result = await prepared.run(
+        session, _HOLDS_LEASE, {"run_id": run_id, "owner": owner, "now": now}
+    )
     return result.scalar_one_or_none() is not None
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billsync.domain import IdLink, LinkKind, Side
-from billsync.store import dialect
+from billsync.store import dialect, prepared
 from billsync.store.models import IdMapping
 
 # The hot-path statements are built once, with named parameters (see store/leases.py).
@@ -40,7 +40,7 @@ _INSERT_NEW = {
 async def find(session: AsyncSession, kind: LinkKind, side: Side, value: str) -> str | None:
     """The id on the other side of `value` (given on `side`), or None."""
     stmt = _FIND[Side.TOGAI if side is Side.TOGAI else Side.RAZORPAY]
-    result = await session.execute(stmt, {"kind": kind.value, "value": value})
+    result = await prepared.run(session, stmt, {"kind": kind.value, "value": value})
     found: str | None = result.scalar_one_or_none()
     return found
 
@@ -58,7 +58,8 @@ async def insert_new(
     session: AsyncSession, link: IdLink, *, run_id: int | None, now: datetime
 ) -> bool:
     """Insert unless either side is taken; True when a row was written."""
-    result = await session.execute(
+    result = await prepared.run(
+        session,
         _INSERT_NEW[dialect.name(session)],
         {
             "kind": link.kind.value,

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billsync.store import dialect, events
+from billsync.store import dialect, events, prepared
 from billsync.store.models import Event, Run, RunStep
 from billsync.store.status import (
     DONE_STEP,
@@ -96,7 +96,8 @@ async def create_id(
     now: datetime,
 ) -> int | None:
     """`create` without loading the row back: the new run's id, or None."""
-    result = await session.execute(
+    result = await prepared.run(
+        session,
         _CREATE[dialect.name(session)],
         {
             "flow_id": flow_id,
@@ -175,7 +176,8 @@ async def _leave_running(
 ) -> bool:
     if RunStatus.RUNNING not in sources_of(target):
         raise ValueError(f"a running run cannot become {target}")
-    result = await session.execute(
+    result = await prepared.run(
+        session,
         _LEAVE_RUNNING,
         {
             "run_id": run_id,

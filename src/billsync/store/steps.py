@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billsync.store import prepared
 from billsync.store.models import RunStep, StepAttempt
 from billsync.store.status import AttemptOutcome, StepStatus
 
@@ -120,7 +121,8 @@ async def finish_attempt(
     message: str | None = None,
     ambiguous: bool = False,
 ) -> None:
-    await session.execute(
+    await prepared.run(
+        session,
         _FINISH_ATTEMPT,
         {
             "attempt_id": attempt_id,
@@ -172,13 +174,15 @@ async def save(
     params = {f"b_{key}": value for key, value in values.items()}
     params["p_run_id"] = run_id
     params["p_idx"] = idx
-    updated = await session.execute(_SAVE_UPDATE[input is not None, new_attempt], params)
+    updated = await prepared.run(session, _SAVE_UPDATE[input is not None, new_attempt], params)
     count = updated.scalar_one_or_none()
     if count is not None:
         return int(count)
     first = 1 if new_attempt else 0
-    await session.execute(
-        _INSERT_STEP, {**values, "run_id": run_id, "idx": idx, "attempts": first, "started_at": now}
+    await prepared.run(
+        session,
+        _INSERT_STEP,
+        {**values, "run_id": run_id, "idx": idx, "attempts": first, "started_at": now},
     )
     return first
 
@@ -196,7 +200,8 @@ async def insert_new(
     input: dict[str, Any] | None,
 ) -> None:
     """The step's row at its first attempt (the caller knows there is none yet)."""
-    await session.execute(
+    await prepared.run(
+        session,
         _INSERT_STEP,
         {
             "run_id": run_id,
@@ -214,7 +219,7 @@ async def insert_new(
 
 async def previous_attempt(session: AsyncSession, run_id: int, idx: int) -> AttemptState | None:
     """The step's latest attempt, as plain values."""
-    row = (await session.execute(_PREVIOUS_ATTEMPT, {"run_id": run_id, "idx": idx})).first()
+    row = (await prepared.run(session, _PREVIOUS_ATTEMPT, {"run_id": run_id, "idx": idx})).first()
     if row is None:
         return None
     return AttemptState(int(row[0]), int(row[1]), str(row[2]), bool(row[3]))
@@ -224,7 +229,8 @@ async def begin_attempt(
     session: AsyncSession, run_id: int, idx: int, *, number: int, now: datetime
 ) -> int:
     """Insert attempt `number` as RUNNING (before the call); its id."""
-    result = await session.execute(
+    result = await prepared.run(
+        session,
         _BEGIN_ATTEMPT,
         {
             "run_id": run_id,
