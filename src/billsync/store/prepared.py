@@ -69,13 +69,16 @@ class _Plan:
 
 Statement = sa.Select[Any] | sa.Update | sa.Insert | sa.Delete
 
-_plans: dict[tuple[int, frozenset[str]], _Plan | None] = {}
+#: (id of the statement, parameter names) -> (the statement, its plan). Keeping the
+#: statement alive keeps its id from being reused by another object.
+_plans: dict[tuple[int, frozenset[str]], tuple[Statement, _Plan | None]] = {}
 
 
 def _plan(stmt: Statement, keys: frozenset[str], dialect: Dialect) -> _Plan | None:
     cache_key = (id(stmt), keys)
-    if cache_key in _plans:
-        return _plans[cache_key]
+    cached = _plans.get(cache_key)
+    if cached is not None and cached[0] is stmt:
+        return cached[1]
     compiled = stmt.compile(dialect=dialect, column_keys=sorted(keys))
     assert isinstance(compiled, SQLCompiler)
     shortcut = (
@@ -90,8 +93,7 @@ def _plan(stmt: Statement, keys: frozenset[str], dialect: Dialect) -> _Plan | No
         )
     )
     plan = _Plan(compiled) if shortcut else None
-    # Statements are module-level constants: the id stays theirs for the process.
-    _plans[cache_key] = plan
+    _plans[cache_key] = (stmt, plan)  # callers pass module-level statements: a few entries
     return plan
 
 
