@@ -20,8 +20,9 @@ from billsync.store.models import Connection
 TOGAI_DEFAULT_RATE_PER_S = 10.0
 #: 0 means "do not limit" (Razorpay documents no fixed per-key rate).
 UNLIMITED = 0.0
-#: Seconds without a 429 before the rate doubles back towards the configured one.
-DEFAULT_COOLDOWN_S = 30.0
+#: Seconds without a 429 before the rate doubles back towards the configured one. 30 s
+#: turned one boundary collision into a third of a 20-second burst spent at half rate.
+DEFAULT_COOLDOWN_S = 10.0
 #: The rate never drops below configured / 2**MAX_PENALTY_LEVEL.
 MAX_PENALTY_LEVEL = 4
 _EPSILON = 1e-9
@@ -53,7 +54,8 @@ def connection_rate(row: Connection) -> float:
 
 
 class TokenBucket:
-    """`rate` tokens per second, at most `burst` saved up; rate 0 is unlimited."""
+    """`rate` tokens per second, at most `burst` (default: half a second's worth) saved up;
+    rate 0 is unlimited."""
 
     def __init__(
         self,
@@ -143,7 +145,9 @@ class TokenBucket:
 def _limits(rate: float, burst: int | None) -> tuple[float, int]:
     if rate < 0:
         raise ValueError("rate must not be negative")
-    chosen = burst if burst is not None else max(1, math.ceil(rate))
+    # Half a second of rate by default: a full second's burst met the provider's bucket
+    # head-on at the start of a burst (it had been dented by a verify call), a 429 at once.
+    chosen = burst if burst is not None else max(1, math.ceil(rate / 2))
     if chosen < 1:
         raise ValueError("burst must be at least 1")
     return float(rate), chosen

@@ -46,12 +46,13 @@ async def test_burst_then_paced_at_the_rate() -> None:
     assert await _times(clock, bucket, 5) == [0, 0, 0, 0.1, 0.2]
 
 
-async def test_default_burst_is_one_second_of_rate() -> None:
+async def test_default_burst_is_half_a_second_of_rate() -> None:
     clock = FakeClock()
     bucket = _bucket(clock, rate=ratelimit.TOGAI_DEFAULT_RATE_PER_S)
-    assert bucket.burst == 10
-    times = await _times(clock, bucket, 11)
-    assert times[:10] == [0] * 10 and times[10] == 0.1
+    assert bucket.burst == 5
+    times = await _times(clock, bucket, 6)
+    assert times[:5] == [0] * 5 and times[5] == 0.1
+    assert _bucket(clock, rate=1).burst == 1
 
 
 async def test_idle_time_refills_up_to_the_burst_only() -> None:
@@ -138,14 +139,14 @@ async def test_processes_sharing_a_connection_each_pace_at_their_share() -> None
     clock = FakeClock()
     limiters = RateLimiters(clock=clock, sleep=clock.sleep, share=0.5)
     bucket = limiters.get("conn-a", 20)
-    assert (bucket.configured_rate, bucket.burst) == (10.0, 10)
+    assert (bucket.configured_rate, bucket.burst) == (10.0, 5)
     # The same configured rate keeps the bucket; unlimited stays unlimited.
     assert limiters.get("conn-a", 20) is bucket
     assert limiters.get("conn-b", 0).configured_rate == 0
     start = clock.now
-    for _ in range(30):
+    for _ in range(25):
         await bucket.acquire()
-    # 10 saved up, then 20 more at 10/s: this process alone never exceeds half the limit.
+    # 5 saved up, then 20 more at 10/s: this process alone never exceeds half the limit.
     assert clock.now - start == pytest.approx(2.0, abs=0.01)
 
 
