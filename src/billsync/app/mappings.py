@@ -21,7 +21,6 @@ from typing import Any
 from billsync import errors
 from billsync.app.root import App
 from billsync.domain import IdLink, LinkKind
-from billsync.engine.ratelimit import connection_rate
 from billsync.store import audit, mappings
 from billsync.store import connections as connection_store
 from billsync.store.models import Connection, IdMapping
@@ -110,9 +109,8 @@ async def _razorpay_links(client: Any) -> AsyncIterator[tuple[str, IdLink]]:
 async def _togai_links(
     app: App, connection: Connection, client: Any
 ) -> AsyncIterator[tuple[str, IdLink]]:
-    # Share the runner's bucket at the runner's (paced) rate: a different rate here would
-    # reconfigure the shared bucket every time either side took a token.
-    bucket = app.limiters.get(str(connection.id), connection_rate(connection))
+    # The client comes from app.clients: each page takes a token from the bucket the runner
+    # and the poller share.
     wanted = (
         ("togai account settings", "ACCOUNT", ACCOUNT_SETTING, LinkKind.ACCOUNT_CUSTOMER),
         ("togai invoice settings", "INVOICE", INVOICE_SETTING, LinkKind.INVOICE_INVOICE),
@@ -120,7 +118,6 @@ async def _togai_links(
     for label, entity_type, setting_id, kind in wanted:
         token: str | None = None
         while True:
-            await bucket.acquire()
             page = await client.list_settings(
                 entity_type=entity_type, setting_id=setting_id, next_token=token
             )

@@ -118,10 +118,14 @@ def build(
     registry = registry or default_registry()
     db = Database(settings.database_url)
     vault = open_app_vault(settings, db)
-    clients = ClientCache(
-        registry, vault, transport_for=transport_for, timeout=settings.http_timeout
-    )
     limiters = RateLimiters(share=1 / settings.rate_limit_processes)
+    clients = ClientCache(
+        registry,
+        vault,
+        transport_for=transport_for,
+        timeout=settings.http_timeout,
+        limiters=limiters,
+    )
     dispatcher = EmbeddedDispatcher()
     policy = RetryPolicy(
         max_attempts=settings.retry_max_attempts,

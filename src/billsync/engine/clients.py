@@ -4,6 +4,10 @@ A client is rebuilt when its connection changes (edited credentials, rotated key
 old one closed. `transport_for` is the seam tests use to route a connection's traffic to an
 in-process sandbox (None = the real network).
 
+Every request a client sends takes a token from its connection's bucket first
+(`PacedTransport`): an action, a webhook re-fetch or a poll may make several requests, and a
+token per operation let a rate-limited burst exceed the provider's limit (two 429s per run).
+
 The cache also keeps the connection rows the runner reads for every step (a database read
 per step was a tenth of a sync's transactions). A row is kept for `row_ttl_seconds`;
 `forget()`, which the connection admin calls on every edit or delete, drops it at once, so
@@ -21,6 +25,8 @@ from typing import Any
 import httpx
 
 from billsync.connectors import spec
+from billsync.connectors.transport import AiohttpTransport
+from billsync.engine.ratelimit import RateLimiters, TokenBucket, connection_rate
 from billsync.store import connections
 from billsync.store.models import Connection
 from billsync.store.vault import Vault
@@ -38,6 +44,21 @@ async def close_client(client: Any) -> None:
         await aclose()
 
 
+class PacedTransport(httpx.AsyncBaseTransport):
+    """Takes a token from the connection's bucket before each request it forwards."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, bucket: Callable[[], TokenBucket]) -> None:
+        self._inner = inner
+        self._bucket = bucket
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await self._bucket().acquire()
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 class ClientCache:
     def __init__(
         self,
@@ -47,6 +68,7 @@ class ClientCache:
         transport_for: TransportFor = real_network,
         timeout: float = 10.0,
         row_ttl_seconds: float = 5.0,
+        limiters: RateLimiters | None = None,
     ) -> None:
         self._registry = registry
         self._vault = vault
@@ -55,6 +77,7 @@ class ClientCache:
         self._clients: dict[int, tuple[datetime, str, Any]] = {}
         self._row_ttl = row_ttl_seconds
         self._rows: dict[int, tuple[float, Connection]] = {}
+        self._limiters = limiters
 
     def cached_row(self, connection_id: int) -> Connection | None:
         """The connection row remembered less than the TTL ago, if any."""
@@ -76,9 +99,15 @@ class ClientCache:
             if updated_at == connection.updated_at and key_id == connection.key_id:
                 return client
         app = self._registry.app(connection.app)
+        transport = self._transport_for(connection)
+        if self._limiters is not None:
+            limiters, key, rate = self._limiters, str(connection.id), connection_rate(connection)
+            transport = PacedTransport(
+                transport or AiohttpTransport(), lambda: limiters.get(key, rate)
+            )
         client = app.make_client(
             connections.values(self._vault, connection),
-            transport=self._transport_for(connection),
+            transport=transport,
             timeout=self._timeout,
         )
         # Swap before awaiting, so concurrent callers never build (and leak) a second one.

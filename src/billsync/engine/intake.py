@@ -160,10 +160,9 @@ class Intake:
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise MalformedWebhookError from None
         client = await self._clients.get(row)
-        # Parsing may call the app (Togai's entity is re-fetched): it spends the
-        # connection's rate-limit tokens like the runner and the poller do.
+        # Parsing may call the app (Togai's entity is re-fetched): each request takes a token
+        # from the connection's bucket in the client; a 429 slows that shared bucket down.
         bucket = self._limiters.get(str(row.id), connection_rate(row))
-        await bucket.acquire()
         try:
             incoming = await app.parse_webhook(client, headers, body)
         except errors.RejectedError as exc:

@@ -134,7 +134,6 @@ class Poller:
         poll = app.poll[target.trigger]
         client = await self._clients.get(row)
         bucket = self._limiters.get(str(row.id), connection_rate(row))
-        await bucket.acquire()
         try:
             incoming, new_cursor = await poll(
                 client, cursor, functools.partial(self._known, row.id)

@@ -1,6 +1,7 @@
 """Client-side rate limits: one token bucket per connection, shared by every flow using it.
 
-`await bucket.acquire()` before each call to the app. After a 429, `bucket.penalize()`
+`await bucket.acquire()` before each request to the app (engine/clients.PacedTransport does it
+for every client billsync builds). After a 429, `bucket.penalize()`
 empties the bucket, blocks until the server's Retry-After has passed and halves the rate;
 each quiet `cooldown` period then doubles it back, until the configured rate is reached.
 Time comes from injectable `clock`/`sleep`, so tests run on a fake clock.

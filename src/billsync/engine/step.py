@@ -203,8 +203,8 @@ class StepExecutor:
         attempt: attempts.Attempt,
     ) -> spec.ActionResult:
         client = await self._clients.get(connection)
+        # Each request takes its own token in the client's transport (engine/clients.py).
         bucket = self._limiters.get(str(connection.id), connection_rate(connection))
-        await bucket.acquire()
         ctx = spec.ActionContext(
             client=client,
             options={k: str(v) for k, v in connection.options.items() if v is not None},

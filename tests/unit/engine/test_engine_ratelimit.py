@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from billsync.engine import ratelimit
+from billsync.engine.clients import PacedTransport
 from billsync.engine.ratelimit import RateLimiters, TokenBucket
 
 
@@ -178,3 +180,21 @@ def test_no_window_exceeds_burst_plus_rate(rate: int, burst: int, gaps: list[flo
     for i, start in enumerate(times):
         for j in range(i, len(times)):
             assert j - i + 1 <= burst + rate * (times[j] - start) + 1e-6
+
+
+async def test_every_request_through_a_paced_transport_takes_a_token() -> None:
+    # An action may make several requests (a lookup, then a create): each one is paced.
+    clock = FakeClock()
+    bucket = _bucket(clock, rate=10, burst=1)
+    sent: list[float] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(round(clock.now - 1000.0, 6))
+        return httpx.Response(200, json={})
+
+    transport = PacedTransport(httpx.MockTransport(answer), lambda: bucket)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+        for _ in range(3):
+            await client.get("/lookup")
+            await client.post("/create")
+    assert sent == [0, 0.1, 0.2, 0.3, 0.4, 0.5]
