@@ -76,6 +76,11 @@ def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
     return _SECRETISH.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
 
 
+def default_transport() -> httpx.AsyncBaseTransport:
+    """What a client sends through unless a test injects another transport."""
+    return AiohttpTransport()
+
+
 def make_client(
     base_url: str,
     *,
@@ -92,7 +97,7 @@ def make_client(
         base_url=base_url.rstrip("/"),
         headers=dict(headers or {}),
         auth=auth,
-        transport=transport if transport is not None else AiohttpTransport(),
+        transport=transport if transport is not None else default_transport(),
         timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
         follow_redirects=False,
     )

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from billsync.connectors import spec
-from billsync.connectors.transport import AiohttpTransport
+from billsync.connectors.http import default_transport
 from billsync.engine.ratelimit import RateLimiters, TokenBucket, connection_rate
 from billsync.store import connections
 from billsync.store.models import Connection
@@ -103,7 +103,7 @@ class ClientCache:
         if self._limiters is not None:
             limiters, key, rate = self._limiters, str(connection.id), connection_rate(connection)
             transport = PacedTransport(
-                transport or AiohttpTransport(), lambda: limiters.get(key, rate)
+                transport or default_transport(), lambda: limiters.get(key, rate)
             )
         client = app.make_client(
             connections.values(self._vault, connection),

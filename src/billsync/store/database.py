@@ -74,7 +74,7 @@ def _on_sqlite_begin(conn: SyncConnection) -> None:
     options = conn.get_execution_options()
     mode = options.get(_BEGIN_OPTION, "IMMEDIATE")
     driver = conn.connection.driver_connection
-    raw = getattr(driver, "_connection", None)
+    raw = getattr(driver, "sqlite", None)
     if not options.get(_NOWAIT_OPTION) or not isinstance(raw, sqlite3.Connection):
         # Migrations and other direct engine users wait in SQLite's busy handler.
         conn.exec_driver_sql(f"BEGIN {mode}")

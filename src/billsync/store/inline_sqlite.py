@@ -50,6 +50,12 @@ class InlineConnection(aiosqlite.Connection):
         super().__init__(connector, iter_chunk_size=64)
         self._tx = _InlineQueue()  # type: ignore[assignment]
 
+    @property
+    def sqlite(self) -> sqlite3.Connection | None:
+        """The sqlite3 connection itself, for callers on the loop thread (store/prepared.py,
+        the write BEGIN in store/database.py)."""
+        return self._connection
+
     def __await__(self) -> Generator[Any, None, InlineConnection]:
         return self._connect_inline().__await__()
 

@@ -101,7 +101,7 @@ async def run(session: AsyncSession, stmt: Statement, params: Mapping[str, Any])
     """Execute a prebuilt statement in the session's transaction; a Result or `Rows`."""
     connection = await session.connection()  # begins the transaction if it has not yet
     sync = connection.sync_connection
-    raw = getattr(sync.connection.driver_connection, "_connection", None) if sync else None
+    raw = getattr(sync.connection.driver_connection, "sqlite", None) if sync else None
     if not isinstance(raw, sqlite3.Connection):
         return await session.execute(stmt, params)
     plan = _plan(stmt, frozenset(params), connection.dialect)
