@@ -324,7 +324,7 @@ async def test_webhook_concurrency_one_never_overlaps_and_keeps_order() -> None:
     assert target.headers[0]["x-secret-len"] == "6"
     assert target.headers[0]["content-type"] == "application/json"
     assert target.headers[0]["user-agent"] == "billsync-sandbox"
-    assert app.dispatcher._session is None  # closed with the app
+    assert app.dispatcher.sender.session is None  # closed with the app
 
 
 async def test_webhook_over_a_socket_records_errors_and_retries() -> None:

@@ -1,9 +1,8 @@
 """Asynchronous, at-least-once webhook delivery with exponential backoff and delivery faults.
 
-Deliveries over real sockets go through one long-lived aiohttp session (created in the loop
-that delivers, closed with the dispatcher): a sandbox shares the CPU with whatever it tests,
-and an httpx client costs it an order of magnitude more per request. With an injected httpx
-transport (tests drive everything in-process through `httpx.ASGITransport`) httpx is used.
+Sending one request is `sender.WebhookSender`'s job (aiohttp on real sockets, httpx with an
+injected transport); its clients live in the loop that delivers and close with the
+dispatcher.
 """
 
 from __future__ import annotations
@@ -18,11 +17,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import httpx
 
 from billsync.sandbox.common.faults import Faults
 from billsync.sandbox.common.ids import IdGenerator
+from billsync.sandbox.common.sender import WebhookSender
 
 
 @dataclass(frozen=True)
@@ -109,7 +108,6 @@ class WebhookDispatcher:
         self.shuffle_window = shuffle_window
         self.user_agent = user_agent
         self.concurrency = concurrency
-        self._transport = transport
         self._ids = ids or IdGenerator()
         self._initial_targets = tuple(targets)
         self.targets: list[WebhookTarget] = list(self._initial_targets)
@@ -124,8 +122,7 @@ class WebhookDispatcher:
         self._seq = itertools.count()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._httpx: httpx.AsyncClient | None = None
+        self.sender = WebhookSender(timeout=timeout, transport=transport)
 
     def add_target(self, url: str, secret: str | None = None) -> WebhookTarget:
         target = WebhookTarget(url, secret)
@@ -196,7 +193,7 @@ class WebhookDispatcher:
     async def aclose(self) -> None:
         task, self._task = self._task, None
         if task is None or task.done():
-            await self._close_clients()
+            await self.sender.aclose()
             return
         task.cancel()
         if task.get_loop() is asyncio.get_running_loop():
@@ -239,7 +236,7 @@ class WebhookDispatcher:
             if task is not None and task.get_loop() is not loop:
                 # The old loop's attempts and clients are gone with it.
                 self._in_flight.clear()
-                self._session = self._httpx = None
+                self.sender.forget()
             self._wake = asyncio.Event()
             self._task = loop.create_task(self._run())
 
@@ -259,7 +256,7 @@ class WebhookDispatcher:
             for attempt in attempts:
                 attempt.cancel()
             await asyncio.gather(*attempts, return_exceptions=True)
-            await self._close_clients()
+            await self.sender.aclose()
 
     def _release_due(self, now: float) -> None:
         backoff = self._backoff
@@ -329,7 +326,7 @@ class WebhookDispatcher:
             delivery.last_status = None
             delivery.last_error = "injected failure (not sent)"
         else:
-            status, error = await self._post(delivery)
+            status, error = await self.sender.post(delivery.url, delivery.body, delivery.headers)
             delivery.last_status = status
             if status is None:
                 delivery.last_error = error
@@ -346,59 +343,3 @@ class WebhookDispatcher:
             backoff = min(self.base_delay * 2 ** (delivery.attempts - 1), self.max_delay)
             delivery.next_attempt_at = time.monotonic() + backoff
             heapq.heappush(self._backoff, (delivery.next_attempt_at, delivery.seq, delivery))
-
-    async def _post(self, delivery: Delivery) -> tuple[int | None, str | None]:
-        """POST the delivery: (status, None) for any answer, (None, error) for none."""
-        if self._transport is not None:
-            if self._httpx is None:
-                self._httpx = httpx.AsyncClient(timeout=self.timeout, transport=self._transport)
-            try:
-                response = await self._httpx.post(
-                    delivery.url, content=delivery.body, headers=delivery.headers
-                )
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                return None, f"{type(exc).__name__}: {exc}"
-            return response.status_code, None
-        session = self._session
-        if session is None or session.closed:
-            session = self._session = self._new_session()
-        try:
-            async with session.post(
-                delivery.url, data=delivery.body, headers=delivery.headers
-            ) as reply:
-                await reply.read()
-                return reply.status, None
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            return None, f"{_error_name(exc)}: {exc}"
-
-    def _new_session(self) -> aiohttp.ClientSession:
-        # Per phase, like httpx's Timeout(timeout): pool wait + connect, then each read.
-        timeout = aiohttp.ClientTimeout(
-            total=None, connect=self.timeout, sock_connect=self.timeout, sock_read=self.timeout
-        )
-        # Idle connections are dropped before uvicorn's 5 s keep-alive closes them under us.
-        connector = aiohttp.TCPConnector(keepalive_timeout=4.0)
-        return aiohttp.ClientSession(connector=connector, timeout=timeout)
-
-    async def _close_clients(self) -> None:
-        session, self._session = self._session, None
-        client, self._httpx = self._httpx, None
-        if session is not None and not session.closed:
-            await session.close()
-        if client is not None:
-            await client.aclose()
-
-
-def _error_name(exc: BaseException) -> str:
-    """httpx's name for what went wrong, so `last_error` reads the same with either client."""
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return "ConnectTimeout"
-    if isinstance(exc, TimeoutError):
-        return "ReadTimeout"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return "ConnectError"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "RemoteProtocolError"
-    if isinstance(exc, aiohttp.InvalidURL | ValueError):
-        return "InvalidURL"
-    return type(exc).__name__
