@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -35,8 +34,6 @@ from billsync.store.database import Database
 
 log = structlog.get_logger(__name__)
 
-#: prctl(2) option: the signal this process gets when its parent dies (Linux).
-_PR_SET_PDEATHSIG = 1
 #: How often serve checks that its worker processes are alive.
 SUPERVISE_SECONDS = 1.0
 
@@ -55,7 +52,9 @@ def worker(
         "(default: BILLSYNC_RATE_LIMIT_PROCESSES).",
     ),
     parent_pid: int | None = typer.Option(
-        None, hidden=True, help="Stop when this process (the serve that started us) is gone."
+        None,
+        hidden=True,
+        help="Started by this serve: woken through stdin, stopped by its end of file.",
     ),
 ) -> None:
     """Execute runs from the database until stopped (Ctrl-C or SIGTERM).
@@ -69,25 +68,19 @@ def worker(
         update["rate_limit_processes"] = rate_limit_processes
     settings = settings.model_copy(update=update)
     configure_logging(settings)
-    if parent_pid is not None:
-        _die_with(parent_pid)
-    asyncio.run(run_worker(build(settings), parent_pid=parent_pid))
+    asyncio.run(run_worker(build(settings), from_serve=parent_pid is not None))
 
 
-async def run_worker(app: App, *, parent_pid: int | None = None) -> None:
+async def run_worker(app: App, *, from_serve: bool = False) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    if parent_pid is not None:
+    if from_serve:
         _listen_for_nudges(loop, app, stop)
     await app.start(worker=True, poller=False)
     try:
-        while not stop.is_set():
-            if parent_pid is not None and os.getppid() != parent_pid:
-                break  # orphaned (the serve that started us was killed): stop cleanly
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
+        await stop.wait()
     finally:
         await app.stop()
 
@@ -108,14 +101,6 @@ def _listen_for_nudges(loop: asyncio.AbstractEventLoop, app: App, stop: asyncio.
         stop.set()
 
     loop.add_reader(fd, readable)
-
-
-def _die_with(parent_pid: int) -> None:
-    """Ask Linux to SIGTERM this process when the parent dies (run_worker also checks)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent_pid:
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def sharing_processes(settings: Settings) -> int:
