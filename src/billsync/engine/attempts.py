@@ -38,10 +38,12 @@ async def begin(
     input_json: dict[str, Any] | None,
     now: datetime,
     new_step: bool = False,
+    lease_checked: bool = False,
 ) -> Attempt | None:
     """Record the attempt before the call; None if the lease is gone. `new_step`: the run
-    has no row for the step yet, so it is inserted and there is no earlier attempt."""
-    if not await leases.holds_lease(session, run_id, owner=owner, now=now):
+    has no row for the step yet, so it is inserted and there is no earlier attempt.
+    `lease_checked`: this transaction has already confirmed (or renewed) the lease."""
+    if not lease_checked and not await leases.holds_lease(session, run_id, owner=owner, now=now):
         return None
     if new_step:
         attempt_id = await steps.begin_attempt(session, run_id, idx, number=1, now=now)

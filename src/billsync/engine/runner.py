@@ -36,7 +36,7 @@ from billsync.engine.definitions import DefinitionCache
 from billsync.engine.flow import FlowDefinition
 from billsync.engine.ratelimit import RateLimiters
 from billsync.engine.retry import RetryPolicy
-from billsync.engine.step import StepExecutor
+from billsync.engine.step import Begun, StepExecutor
 from billsync.store import events, flows, leases, runs, steps
 from billsync.store.database import Database
 from billsync.store.models import Run
@@ -170,14 +170,24 @@ class Runner:
             return await self._fail_run(run, owner, f"invalid flow definition: {definition}")
 
         outputs: dict[str, Any] = {}
-        last = len(definition.steps) - 1
-        for idx, step in enumerate(definition.steps):
+        flow_steps = definition.steps
+        last = len(flow_steps) - 1
+        idx = 0
+        begun: Begun | None = None  # this step's attempt, recorded by the previous step
+        while idx <= last:
+            step = flow_steps[idx]
             row = done.get(idx)
-            if row is not None and row.status in DONE_STEP:
+            if begun is None and row is not None and row.status in DONE_STEP:
                 outputs[step.id] = row.output
+                idx += 1
                 continue
             if lost.is_set():
                 raise LeaseLostError
+            upcoming = []  # the steps after this one with no row yet (a replay has rows)
+            for later in range(idx + 1, last + 1):
+                if later in done:
+                    break
+                upcoming.append((later, flow_steps[later]))
             result = await self._steps.execute(
                 run,
                 owner,
@@ -187,6 +197,8 @@ class Runner:
                 outputs,
                 finish_run=idx == last,
                 new_step=row is None,
+                begun=begun,
+                upcoming=upcoming,
             )
             if result.lost_lease:
                 raise LeaseLostError
@@ -196,6 +208,10 @@ class Runner:
                 log.info("run succeeded", run_id=run.id, flow_id=run.flow_id)
                 return RunStatus.SUCCEEDED
             outputs[step.id] = result.output
+            for skipped in result.skipped:
+                outputs[skipped] = None
+            idx += 1 + len(result.skipped)
+            begun = result.begun
 
         now = self._clock.now()
         async with self._db.write() as session:

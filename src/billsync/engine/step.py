@@ -11,13 +11,14 @@ Recording attempts and judging whether a failed one was ambiguous: engine/attemp
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from billsync import errors
 from billsync.clock import Clock
@@ -37,6 +38,20 @@ log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
+class Begun:
+    """The next step, its attempt already recorded in the previous step's result
+    transaction (one write transaction per step instead of two)."""
+
+    idx: int
+    connection: Connection
+    app: spec.AppSpec
+    action: spec.ActionSpec
+    data: BaseModel
+    input_json: dict[str, Any]
+    attempt: attempts.Attempt
+
+
+@dataclass(frozen=True)
 class StepResult:
     """What a step's execution means for the run: continue (with an output) or stop."""
 
@@ -45,6 +60,18 @@ class StepResult:
     output: dict[str, Any] | None = None
     #: the step was the run's last and its result transaction also finished the run
     run_finished: bool = False
+    #: ids of the steps right after this one recorded as skipped in its result transaction
+    skipped: tuple[str, ...] = ()
+    #: the step after those, begun in the same transaction
+    begun: Begun | None = None
+
+
+@dataclass
+class _Lookahead:
+    """What the result transaction of a step also records for the steps after it."""
+
+    skips: list[tuple[int, StepDef]]
+    begin: tuple[int, StepDef, Connection, spec.AppSpec, spec.ActionSpec, BaseModel] | None
 
 
 class StepExecutor:
@@ -81,30 +108,44 @@ class StepExecutor:
         *,
         finish_run: bool = False,
         new_step: bool = False,
+        begun: Begun | None = None,
+        upcoming: Sequence[tuple[int, StepDef]] = (),
     ) -> StepResult:
         """Execute one step. `finish_run`: it is the run's last step, so a success also
         marks the run succeeded, in the transaction that stores the step's result.
         `new_step`: the run (read under this lease) has no row for the step yet, so there
-        is no earlier attempt to look up and the step row is inserted, not updated."""
+        is no earlier attempt to look up and the step row is inserted, not updated.
+        `begun`: the previous step's result transaction already recorded this attempt.
+        `upcoming`: the steps after this one that have no row yet, in order; a success
+        records skips and the next attempt for them in its own transaction."""
         action_name = step.action
         connection: Connection | None = None
         attempt: attempts.Attempt | None = None
         input_json: dict[str, Any] | None = None
         called = False  # from here on the app may have applied the request
         try:
-            if not step_applies(step, payload, outputs):
-                return await self._skip_step(run, owner, idx, step, action_name, None, "when")
-            connection, app, action = await self._resolve(step)
-            action_name = f"{app.name}.{action.key}"
-            data = resolve_step_input(step, action, payload, outputs)
-            input_json = data.model_dump(mode="json")
-            attempt = await self._start_attempt(
-                run, owner, idx, step, action_name, connection.id, input_json, new_step=new_step
-            )
-            if attempt is None:
-                return StepResult(lost_lease=True)
+            if begun is not None:
+                connection, app, action = begun.connection, begun.app, begun.action
+                data, input_json, attempt = begun.data, begun.input_json, begun.attempt
+                action_name = f"{app.name}.{action.key}"
+            else:
+                if not step_applies(step, payload, outputs):
+                    return await self._skip_step(run, owner, idx, step, action_name, None, "when")
+                connection, app, action = await self._resolve(step)
+                action_name = f"{app.name}.{action.key}"
+                data = resolve_step_input(step, action, payload, outputs)
+                input_json = data.model_dump(mode="json")
+                attempt = await self._start_attempt(
+                    run, owner, idx, step, action_name, connection.id, input_json, new_step=new_step
+                )
+                if attempt is None:
+                    return StepResult(lost_lease=True)
             called = True
             result = await self._call(run, idx, connection, app, action, data, attempt)
+            output = result.output.model_dump(mode="json")
+            ahead = None
+            if not finish_run and upcoming:
+                ahead = await self._look_ahead(upcoming, payload, {**outputs, step.id: output})
             return await self._succeed_step(
                 run,
                 owner,
@@ -115,7 +156,9 @@ class StepExecutor:
                 input_json,
                 attempt,
                 result,
+                output,
                 finish_run=finish_run,
+                ahead=ahead,
             )
         except Exception as exc:
             if attempt is None:
@@ -142,6 +185,31 @@ class StepExecutor:
                 exc,
                 ambiguous=attempts.ambiguous(exc, called=called),
             )
+
+    async def _look_ahead(
+        self,
+        upcoming: Sequence[tuple[int, StepDef]],
+        payload: Mapping[str, Any],
+        outputs: Mapping[str, Any],
+    ) -> _Lookahead:
+        """Which of the next steps are skipped, and the first one that runs, resolved.
+        A step whose condition or input fails to resolve ends the lookahead: executing it
+        the ordinary way records that error on its own attempt."""
+        ahead = _Lookahead(skips=[], begin=None)
+        scope = dict(outputs)
+        for idx, step in upcoming:
+            try:
+                if not step_applies(step, payload, scope):
+                    ahead.skips.append((idx, step))
+                    scope[step.id] = None
+                    continue
+                connection, app, action = await self._resolve(step)
+                data = resolve_step_input(step, action, payload, scope)
+            except Exception:
+                return ahead
+            ahead.begin = (idx, step, connection, app, action, data)
+            return ahead
+        return ahead
 
     async def _resolve(self, step: StepDef) -> tuple[Connection, spec.AppSpec, spec.ActionSpec]:
         connection: Connection | None = None
@@ -232,10 +300,11 @@ class StepExecutor:
         input_json: dict[str, Any],
         attempt: attempts.Attempt,
         result: spec.ActionResult,
+        output: dict[str, Any],
         *,
         finish_run: bool,
+        ahead: _Lookahead | None,
     ) -> StepResult:
-        output = result.output.model_dump(mode="json")
         now = self._clock.now()
         async with self._db.write() as session:
             # The effect happened: record it even if the lease was lost meanwhile, so the
@@ -262,12 +331,51 @@ class StepExecutor:
                     return StepResult(lost_lease=True)
                 await events.mark_processed_if_done(session, run.event_id)
                 return StepResult(output=output, run_finished=True)
-            held = await leases.renew_leases(
-                session, [run.id], owner=owner, now=now, lease_seconds=self._lease_seconds
+            if not await leases.renew_lease(
+                session, run.id, owner=owner, now=now, lease_seconds=self._lease_seconds
+            ):
+                return StepResult(lost_lease=True)
+            if ahead is None:
+                return StepResult(output=output)
+            for skip_idx, skip in ahead.skips:
+                await self._save_skip(session, run.id, skip_idx, skip, now=now)
+            skipped = tuple(skip.id for _, skip in ahead.skips)
+            if ahead.begin is None:
+                return StepResult(output=output, skipped=skipped)
+            next_idx, next_step, connection, app, action, data = ahead.begin
+            next_input = data.model_dump(mode="json")
+            next_attempt = await attempts.begin(
+                session,
+                run.id,
+                next_idx,
+                owner=owner,
+                step_id=next_step.id,
+                action=f"{app.name}.{action.key}",
+                connection_id=connection.id,
+                input_json=next_input,
+                now=now,
+                new_step=True,
+                lease_checked=True,
             )
-        if run.id not in held:
-            return StepResult(lost_lease=True)
-        return StepResult(output=output)
+            assert next_attempt is not None  # the lease was checked above
+        begun = Begun(next_idx, connection, app, action, data, next_input, next_attempt)
+        return StepResult(output=output, skipped=skipped, begun=begun)
+
+    async def _save_skip(
+        self, session: AsyncSession, run_id: int, idx: int, step: StepDef, *, now: datetime
+    ) -> None:
+        await steps.save(
+            session,
+            run_id,
+            idx,
+            step_id=step.id,
+            action=step.action,
+            connection_id=None,
+            status=StepStatus.SKIPPED,
+            error=_WHEN_FALSE,
+            now=now,
+            finished=True,
+        )
 
     async def _skip_step(
         self,
@@ -291,7 +399,7 @@ class StepExecutor:
                 action=action_name,
                 connection_id=connection_id,
                 status=StepStatus.SKIPPED,
-                error="skipped: `when` is false" if reason == "when" else reason,
+                error=_WHEN_FALSE if reason == "when" else reason,
                 now=now,
                 finished=True,
             )
@@ -384,6 +492,8 @@ class StepExecutor:
         else:
             log.warning("step failed", **fields)
 
+
+_WHEN_FALSE = "skipped: `when` is false"
 
 #: decision → (attempt outcome, step status, run status)
 _OUTCOMES: Mapping[RetryKind, tuple[AttemptOutcome, StepStatus, RunStatus]] = {

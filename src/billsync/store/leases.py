@@ -126,6 +126,21 @@ _RENEW = (
     .returning(_RUN.c.id)
 )
 
+#: one run's renewal, for the step loop: a fixed statement the prepared shortcut can take
+#: (an expanding IN list cannot)
+_RENEW_ONE = (
+    sa.update(_RUN)
+    .where(
+        _RUN.c.id == sa.bindparam("run_id"),
+        _RUN.c.status == _RUNNING,
+        _RUN.c.lease_owner == sa.bindparam("owner"),
+    )
+    .values(
+        lease_expires_at=_bind("b_expires", _RUN.c.lease_expires_at),
+        updated_at=_bind("b_now", _RUN.c.updated_at),
+    )
+)
+
 _HOLDS_LEASE = sa.select(_RUN.c.id).where(
     _RUN.c.id == sa.bindparam("run_id"),
     _RUN.c.status == _RUNNING,
@@ -232,6 +247,23 @@ async def renew_leases(
         },
     )
     return set(held.scalars().all())
+
+
+async def renew_lease(
+    session: AsyncSession, run_id: int, *, owner: str, now: datetime, lease_seconds: float
+) -> bool:
+    """Extend one lease if `owner` still holds it; whether it does."""
+    result = await prepared.run(
+        session,
+        _RENEW_ONE,
+        {
+            "run_id": run_id,
+            "owner": owner,
+            "b_expires": now + timedelta(seconds=lease_seconds),
+            "b_now": now,
+        },
+    )
+    return dialect.rowcount(result) == 1
 
 
 async def holds_lease(session: AsyncSession, run_id: int, *, owner: str, now: datetime) -> bool:

@@ -329,3 +329,63 @@ async def test_cancel_marks_the_event_processed(h: Harness) -> None:
     assert event is not None and event.status == EventStatus.PROCESSED
     assert await h.runner().execute(run_id) is None
     assert h.script.count() == 0
+
+
+async def test_next_attempt_is_recorded_with_the_previous_result(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step's result transaction also records the skips after it and the next attempt:
+    one write transaction per executed step, plus the first attempt's."""
+    flow_id = await h.flow(
+        h.step("first", input={"key": "'a'"}),
+        h.step("never", when="event.flag", input={"key": "'never'"}),
+        h.step("last", action="second", input={"key": "'b'", "value": "steps.first.key"}),
+    )
+    run_id = await h.queue(flow_id, payload={"flag": False})
+    writes = 0
+    original = h.db.write
+
+    def counting_write(*args: object, **kw: object) -> object:
+        nonlocal writes
+        writes += 1
+        return original(*args, **kw)  # type: ignore[arg-type]
+
+    gate = h.script.gates["b"] = asyncio.Event()
+    monkeypatch.setattr(h.db, "write", counting_write)
+    task = asyncio.create_task(h.runner(owner="one").execute(run_id, leased=False))
+    await asyncio.wait_for(h.script.started_event("b").wait(), timeout=10)
+    # While the last step's call is in flight, its attempt is already durable.
+    rows = await h.steps(run_id)
+    assert [rows[i].status for i in range(3)] == ["succeeded", "skipped", "running"]
+    assert [a.outcome for a in await h.attempts(run_id)] == ["succeeded", "running"]
+    gate.set()
+    assert await asyncio.wait_for(task, timeout=10) is RunStatus.SUCCEEDED
+    # lease, first attempt, first result (+ skip + last attempt), last result (+ run end)
+    assert writes == 4
+    rows = await h.steps(run_id)
+    assert rows[2].output == {"key": "b", "value": "a", "call": 1}
+    assert h.script.count("never") == 0
+
+
+async def test_interrupted_attempt_begun_by_the_previous_step_is_ambiguous(h: Harness) -> None:
+    flow_id = await h.flow(
+        h.step("first", input={"key": "'a'"}),
+        h.step("second", action="second", input={"key": "'b'"}),
+    )
+    run_id = await h.queue(flow_id)
+    h.script.gates["b"] = asyncio.Event()
+    crashed = h.runner(owner="crashed", lease_seconds=30)
+    task = asyncio.create_task(crashed.execute(run_id))
+    await asyncio.wait_for(h.script.started_event("b").wait(), timeout=10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    h.script.gates.pop("b").set()
+
+    h.clock.advance(31)
+    assert await h.runner(owner="survivor").execute(run_id) is RunStatus.SUCCEEDED
+    # The first step is never executed again; the second's lost call counts as ambiguous.
+    assert (h.script.count("a"), h.script.count("b")) == (1, 2)
+    assert [c.after_ambiguous_failure for c in h.script.calls if c.key == "b"] == [False, True]
+    outcomes = [(a.idx, a.outcome) for a in await h.attempts(run_id)]
+    assert outcomes == [(0, "succeeded"), (1, "interrupted"), (1, "succeeded")]
