@@ -37,6 +37,7 @@ from sqlalchemy.engine import Connection as SyncConnection
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -75,7 +76,13 @@ def _on_sqlite_begin(conn: SyncConnection) -> None:
     mode = options.get(_BEGIN_OPTION, "IMMEDIATE")
     driver = conn.connection.driver_connection
     raw = getattr(driver, "sqlite", None)
-    if not options.get(_NOWAIT_OPTION) or not isinstance(raw, sqlite3.Connection):
+    if not isinstance(raw, sqlite3.Connection):
+        conn.exec_driver_sql(f"BEGIN {mode}")
+        return
+    if mode == "DEFERRED":
+        raw.execute("BEGIN DEFERRED")  # takes no lock, so never waits
+        return
+    if not options.get(_NOWAIT_OPTION):
         # Migrations and other direct engine users wait in SQLite's busy handler.
         conn.exec_driver_sql(f"BEGIN {mode}")
         return
@@ -129,7 +136,11 @@ class Database:
         write_engine = self.engine
         if self.is_sqlite:
             write_engine = self.engine.execution_options(**{_NOWAIT_OPTION: True})
+        self._write_engine = write_engine
         self._writer = async_sessionmaker(write_engine, expire_on_commit=False)
+        #: SQLite: the connection every write session of this process uses (they run one at
+        #: a time, under the write lock): no pool checkout and reset per transaction
+        self._write_conn: AsyncConnection | None = None
         self._write_lock: asyncio.Lock | None = None
         self._write_lock_loop: asyncio.AbstractEventLoop | None = None
         self._write_holder: asyncio.Task[Any] | None = None
@@ -166,10 +177,25 @@ class Database:
                 yield session
                 await session.commit()
             except BaseException:
-                await session.rollback()
+                try:
+                    await session.rollback()
+                finally:
+                    await self._drop_write_conn_if_invalid()
                 raise
             finally:
                 await session.close()
+
+    async def _write_connection(self) -> AsyncConnection:
+        if self._write_conn is None or self._write_conn.closed:
+            self._write_conn = await self._write_engine.connect()
+        return self._write_conn
+
+    async def _drop_write_conn_if_invalid(self) -> None:
+        conn = self._write_conn
+        if conn is not None and (conn.invalidated or conn.in_transaction()):
+            # A failed rollback or a lost connection: start the next write on a fresh one.
+            self._write_conn = None
+            await conn.close()
 
     @asynccontextmanager
     async def _other_processes(self) -> AsyncIterator[None]:
@@ -184,7 +210,7 @@ class Database:
         deadline = time.monotonic() + self.busy_seconds
         delay = 0.0005
         while True:
-            session = self._writer()
+            session = AsyncSession(bind=await self._write_connection(), expire_on_commit=False)
             try:
                 await session.connection()  # autobegin: BEGIN IMMEDIATE (see _on_sqlite_begin)
                 return session
@@ -216,14 +242,28 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A session in a read-only (on SQLite: deferred) transaction."""
-        async with self._reader() as session, session.begin():
+        if not self.is_sqlite:
+            async with self._reader() as session, session.begin():
+                yield session
+            return
+        # Not `async with session`: AsyncSession's exit closes in a shielded task, three
+        # trips through the event loop per read on the hot path. SQLite's calls run inline,
+        # so there is no I/O for a second cancellation to interrupt.
+        session = self._reader()
+        try:
             yield session
+            await session.commit()
+        finally:
+            await session.close()
 
     async def migrate(self, revision: str = "head") -> None:
         """Bring the schema to `revision` with the migrations shipped in the package."""
         await upgrade(self.engine, revision)
 
     async def dispose(self) -> None:
+        if self._write_conn is not None:
+            await self._write_conn.close()
+            self._write_conn = None
         await self.engine.dispose()
         if self._file_lock is not None:
             self._file_lock.close()

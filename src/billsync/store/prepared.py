@@ -4,9 +4,11 @@
 SQLite hands the SQL string and the processed parameters to the sqlite3 connection the
 session's transaction already holds: no ORM execute path, execution context or result
 object per statement, which was most of the store's CPU per sync (bench/store_hot_path.py).
-Everything the shortcut cannot reproduce exactly goes through `session.execute` instead:
-PostgreSQL, parameters expanded at execution (IN lists), column defaults computed in
-Python, and result columns that need conversion (timestamps, JSON).
+Result columns are converted with their types' processors (timestamps, booleans, JSON),
+and IN lists fixed in the statement (status sets) are expanded once. Everything else the
+shortcut cannot reproduce exactly goes through `session.execute` instead: PostgreSQL, IN
+lists the caller passes (their length varies per call) and column defaults computed in
+Python.
 
 Pending ORM changes in the session are flushed first, as `session.execute` would.
 """
@@ -14,15 +16,17 @@ Pending ORM changes in the session are flushed first, as `session.execute` would
 from __future__ import annotations
 
 import sqlite3
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import SessionTransaction
 from sqlalchemy.sql.compiler import SQLCompiler
 
-__all__ = ["Rows", "run"]
+__all__ = ["Rows", "Scalars", "run"]
 
 
 class Rows:
@@ -48,26 +52,95 @@ class Rows:
             raise sa.exc.NoResultFound("exactly one row was expected")
         return self._rows[0][0]
 
-    def scalars(self) -> Rows:
-        return Rows([(row[0],) for row in self._rows], self.rowcount)
+    def scalars(self) -> Scalars:
+        return Scalars([row[0] for row in self._rows])
 
     def __iter__(self) -> Any:
         return iter(self._rows)
 
 
+class Scalars:
+    """The first column of each row, as ScalarResult gives it."""
+
+    def __init__(self, values: list[Any]) -> None:
+        self._values = values
+
+    def all(self) -> list[Any]:
+        return list(self._values)
+
+    def first(self) -> Any:
+        return self._values[0] if self._values else None
+
+    def __iter__(self) -> Any:
+        return iter(self._values)
+
+
 class _Plan:
-    """A statement compiled for SQLite, or None when it must take the regular path."""
+    """A statement compiled for SQLite, ready to run on the sqlite3 connection."""
 
-    __slots__ = ("compiled", "processors", "sql")
+    __slots__ = ("compiled", "fixed", "positions", "processors", "results", "sql")
 
-    def __init__(self, compiled: SQLCompiler) -> None:
+    def __init__(
+        self,
+        compiled: SQLCompiler,
+        dialect: Dialect,
+        expanded: Any = None,
+    ) -> None:
         self.compiled = compiled
-        self.sql = compiled.string
-        # Tuple-valued (expanding) parameters never take this path: one callable each.
-        self.processors = cast(Mapping[str, Callable[[Any], Any]], compiled._bind_processors)
+        if expanded is None:
+            self.sql = compiled.string
+            self.positions: Sequence[str] = compiled.positiontup or ()
+            self.processors = cast(Mapping[str, Callable[[Any], Any]], compiled._bind_processors)
+            self.fixed: Mapping[str, Any] = {}
+        else:
+            # IN lists whose values are part of the statement (status sets): expanded once.
+            self.sql = expanded.statement
+            self.positions = expanded.positiontup or ()
+            self.processors = cast(
+                Mapping[str, Callable[[Any], Any]],
+                {**compiled._bind_processors, **expanded.processors},
+            )
+            self.fixed = {
+                name: value
+                for name, value in expanded.parameters.items()
+                if name not in compiled.binds
+            }
+        results = [
+            column[3]._cached_result_processor(dialect, None) for column in compiled._result_columns
+        ]
+        #: per result column, what turns SQLite's value into the column type's (or None)
+        self.results = results if any(results) else None
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        values = self.compiled.construct_params(dict(params))
+        fixed = self.fixed
+        processors = self.processors
+        args = []
+        for name in self.positions:
+            value = fixed[name] if name in fixed else values[name]
+            processor = processors.get(name)
+            args.append(processor(value) if processor else value)
+        return args
+
+    def rows(self, rows: list[Any]) -> list[Any]:
+        results = self.results
+        if results is None:
+            return rows
+        return [
+            tuple(
+                convert(value) if convert else value
+                for convert, value in zip(results, row, strict=True)
+            )
+            for row in rows
+        ]
 
 
 Statement = sa.Select[Any] | sa.Update | sa.Insert | sa.Delete
+
+#: per session transaction, its sqlite3 connection (None on other drivers) and dialect:
+#: asking the session for its connection is a greenlet round trip per statement
+_targets: weakref.WeakKeyDictionary[SessionTransaction, tuple[sqlite3.Connection | None, Dialect]]
+_targets = weakref.WeakKeyDictionary()
 
 #: (id of the statement, parameter names) -> (the statement, its plan). Keeping the
 #: statement alive keeps its id from being reused by another object.
@@ -79,46 +152,58 @@ def _plan(stmt: Statement, keys: frozenset[str], dialect: Dialect) -> _Plan | No
     cached = _plans.get(cache_key)
     if cached is not None and cached[0] is stmt:
         return cached[1]
-    compiled = stmt.compile(dialect=dialect, column_keys=sorted(keys))
-    assert isinstance(compiled, SQLCompiler)
-    shortcut = (
-        not compiled.post_compile_params
-        and not compiled.literal_execute_params
-        and not compiled.insert_prefetch
-        and not compiled.update_prefetch
-        and compiled.positiontup is not None
-        and all(
-            column[3]._cached_result_processor(dialect, None) is None
-            for column in compiled._result_columns
-        )
-    )
-    plan = _Plan(compiled) if shortcut else None
+    plan = _compile(stmt, keys, dialect)
     _plans[cache_key] = (stmt, plan)  # callers pass module-level statements: a few entries
     return plan
 
 
+def _compile(stmt: Statement, keys: frozenset[str], dialect: Dialect) -> _Plan | None:
+    compiled = stmt.compile(dialect=dialect, column_keys=sorted(keys))
+    assert isinstance(compiled, SQLCompiler)
+    if (
+        compiled.literal_execute_params
+        or compiled.insert_prefetch
+        or compiled.update_prefetch
+        or compiled.positiontup is None
+    ):
+        return None
+    if not compiled.post_compile_params:
+        return _Plan(compiled, dialect)
+    if any(
+        bind.key in keys or bind.callable is not None or not isinstance(bind.value, list | tuple)
+        for bind in compiled.post_compile_params
+    ):
+        return None  # an IN list the caller passes: its length varies per call
+    placeholders = compiled.construct_params({key: None for key in keys})
+    expanded = compiled._process_parameters_for_postcompile(placeholders)
+    return _Plan(compiled, dialect, expanded)
+
+
 async def run(session: AsyncSession, stmt: Statement, params: Mapping[str, Any]) -> Any:
     """Execute a prebuilt statement in the session's transaction; a Result or `Rows`."""
-    connection = await session.connection()  # begins the transaction if it has not yet
-    sync = connection.sync_connection
-    raw = getattr(sync.connection.driver_connection, "sqlite", None) if sync else None
-    if not isinstance(raw, sqlite3.Connection):
+    transaction = session.sync_session.get_transaction()
+    target = _targets.get(transaction) if transaction is not None else None
+    if target is None or not transaction.is_active:  # type: ignore[union-attr]
+        connection = await session.connection()  # begins the transaction if it has not yet
+        sync = connection.sync_connection
+        raw = getattr(sync.connection.driver_connection, "sqlite", None) if sync else None
+        target = (raw if isinstance(raw, sqlite3.Connection) else None, connection.dialect)
+        transaction = session.sync_session.get_transaction()
+        if transaction is not None:
+            _targets[transaction] = target
+    raw, dialect = target
+    if raw is None:
         return await session.execute(stmt, params)
-    plan = _plan(stmt, frozenset(params), connection.dialect)
+    plan = _plan(stmt, frozenset(params), dialect)
     if plan is None:
         return await session.execute(stmt, params)
     if session.new or session.deleted or session.dirty:
         await session.flush()
-    values = plan.compiled.construct_params(dict(params))
-    processors = plan.processors
-    args = [
-        processor(values[name]) if (processor := processors.get(name)) else values[name]
-        for name in plan.compiled.positiontup or ()
-    ]
+    args = plan.args(params)
     try:
         cursor = raw.execute(plan.sql, args)
         try:
-            rows = cursor.fetchall() if cursor.description else []
+            rows = plan.rows(cursor.fetchall()) if cursor.description else []
             return Rows(rows, cursor.rowcount)
         finally:
             cursor.close()

@@ -22,7 +22,9 @@ _ACTORS = (
     .order_by(_LOG.c.id)
 )
 _IN = sa.select(_LOG.c.id).where(_LOG.c.id.in_(sa.bindparam("ids", expanding=True)))
-_AT = sa.select(_LOG.c.at).where(_LOG.c.id == sa.bindparam("id"))
+_AT = sa.select(_LOG.c.at, _LOG.c.detail).where(_LOG.c.id == sa.bindparam("id"))
+#: an IN list whose values are part of the statement
+_FIXED_IN = sa.select(_LOG.c.id).where(_LOG.c.actor.in_(["amy", "bob"])).order_by(_LOG.c.id)
 
 
 def _row(actor: str, action: str = "a") -> dict[str, object]:
@@ -47,7 +49,6 @@ async def test_results_match_session_execute(db: Database) -> None:
         result = await prepared.run(session, _ACTORS, {"action": "a"})
         # the shortcut on SQLite, SQLAlchemy's Result on PostgreSQL
         assert isinstance(result, prepared.Rows) is db.is_sqlite
-        assert not isinstance(await prepared.run(session, _AT, {"id": first}), prepared.Rows)
         fast = result.all()
         slow = (await session.execute(_ACTORS, {"action": "a"})).all()
         assert (
@@ -55,11 +56,20 @@ async def test_results_match_session_execute(db: Database) -> None:
             == [tuple(r) for r in slow]
             == [(first, "amy"), (second, "bob")]
         )
-        # IN lists and converted result columns take the regular path: same answers
-        ids = (await prepared.run(session, _IN, {"ids": [second]})).scalars().all()
-        assert list(ids) == [second]
-        at = (await prepared.run(session, _AT, {"id": first})).scalar_one()
-        assert at == datetime(2026, 11, 26, 12, tzinfo=UTC)
+        # IN lists the caller passes take the regular path; same answers
+        in_list = await prepared.run(session, _IN, {"ids": [second]})
+        assert not isinstance(in_list, prepared.Rows)
+        assert list(in_list.scalars().all()) == [second]
+        # IN lists fixed in the statement and converted columns take the shortcut
+        fixed = await prepared.run(session, _FIXED_IN, {})
+        assert isinstance(fixed, prepared.Rows) is db.is_sqlite
+        assert fixed.scalars().all() == [first, second]  # scalars, not 1-tuples
+        at = await prepared.run(session, _AT, {"id": first})
+        assert isinstance(at, prepared.Rows) is db.is_sqlite
+        assert tuple(at.first()) == (
+            datetime(2026, 11, 26, 12, tzinfo=UTC),
+            {"k": [1, "two"]},
+        )
         # JSON written through the shortcut reads back through the ORM
         [entry] = (await session.execute(sa.select(AuditLog).where(AuditLog.id == first))).scalars()
         assert entry.detail == {"k": [1, "two"]}
