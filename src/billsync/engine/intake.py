@@ -223,10 +223,10 @@ class Intake:
         result = IntakeResult(received=len(incoming))
         app_name = ""
         async with self._db.write() as session:
-            row = await connections.get(session, connection_id)
-            if row is None:
+            found_app = await connections.app_of(session, connection_id)
+            if found_app is None:
                 raise UnknownConnectionError(f"no connection {connection_id}")
-            app_name = row.app
+            app_name = found_app
             candidates = await self._flows_of(session, connection_id) if incoming else []
             now = self._clock.now()
             for item in incoming:

@@ -151,20 +151,19 @@ class Runner:
         self, run_id: int, owner: str, lost: asyncio.Event
     ) -> RunStatus | None:
         async with self._db.read() as session:
-            run = await runs.get(session, run_id, fresh=True)
-            if run is None:
+            found = await runs.execution(session, run_id)
+            if found is None:
                 return None
+            run, payload, stamp = found
             definition: FlowDefinition | str | None = None
-            stamp = await flows.version_stamp(session, run.flow_id, run.flow_version)
             if stamp is not None:
                 definition = self._definitions.get(stamp)
                 if definition is None:
                     version = await flows.get_version(session, run.flow_id, run.flow_version)
                     if version is not None:
                         definition = self._definitions.parse(stamp, version.definition)
-            event = await events.get(session, run.event_id)
-            done = await steps.for_run(session, run_id)
-        if definition is None or event is None:
+            done = await steps.states(session, run_id)
+        if definition is None or payload is None:
             return await self._fail_run(run, owner, "the run's flow version or event is gone")
         if isinstance(definition, str):
             return await self._fail_run(run, owner, f"invalid flow definition: {definition}")
@@ -193,7 +192,7 @@ class Runner:
                 owner,
                 idx,
                 step,
-                event.payload,
+                payload,
                 outputs,
                 finish_run=idx == last,
                 new_step=row is None,

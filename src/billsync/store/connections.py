@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billsync.store import dialect
+from billsync.store import dialect, prepared
 from billsync.store.models import Connection
 from billsync.store.vault import Vault
 
@@ -46,6 +46,18 @@ async def create(
 
 async def get(session: AsyncSession, connection_id: int) -> Connection | None:
     return await session.get(Connection, connection_id)
+
+
+_CONNECTION: sa.Table = Connection.__table__  # type: ignore[assignment]
+_APP_OF = sa.select(_CONNECTION.c.app).where(_CONNECTION.c.id == sa.bindparam("id"))
+
+
+async def app_of(session: AsyncSession, connection_id: int) -> str | None:
+    """The connection's app, or None if there is no such connection (one column: intake
+    checks the connection still exists in the transaction that stores its events)."""
+    result = await prepared.run(session, _APP_OF, {"id": connection_id})
+    app: str | None = result.scalar_one_or_none()
+    return app
 
 
 async def by_name(session: AsyncSession, app: str, name: str) -> Connection | None:

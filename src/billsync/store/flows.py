@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billsync.store import prepared
 from billsync.store.models import Flow, FlowVersion
 
 
@@ -98,7 +99,7 @@ _ENABLED_CURRENT_STAMPS = (
 
 async def version_stamp(session: AsyncSession, flow_id: int, version: int) -> VersionStamp | None:
     """The version row's id and creation time, without loading its definition."""
-    result = await session.execute(_VERSION_STAMP, {"flow_id": flow_id, "version": version})
+    result = await prepared.run(session, _VERSION_STAMP, {"flow_id": flow_id, "version": version})
     row = result.first()
     return None if row is None else (int(row[0]), row[1])
 
@@ -142,7 +143,7 @@ async def enabled_current(session: AsyncSession) -> Sequence[tuple[Flow, FlowVer
 
 async def enabled_current_stamps(session: AsyncSession) -> list[tuple[int, int, VersionStamp]]:
     """`enabled_current` without the definitions: (flow id, version, version stamp)."""
-    rows = (await session.execute(_ENABLED_CURRENT_STAMPS)).all()
+    rows = (await prepared.run(session, _ENABLED_CURRENT_STAMPS, {})).all()
     return [(int(r[0]), int(r[1]), (int(r[2]), r[3])) for r in rows]
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billsync.store import dialect, events, prepared
-from billsync.store.models import Event, Run, RunStep
+from billsync.store.models import Event, FlowVersion, Run, RunStep
 from billsync.store.status import (
     DONE_STEP,
     REPLAYABLE_RUN,
@@ -63,6 +64,54 @@ _LEAVE_RUNNING = (
         }
     )
 )
+
+
+_EVENT: sa.Table = Event.__table__  # type: ignore[assignment]
+_VERSION: sa.Table = FlowVersion.__table__  # type: ignore[assignment]
+
+#: what a runner reads before executing a run, in one statement
+_EXECUTION = (
+    sa.select(
+        _RUN.c.flow_id,
+        _RUN.c.flow_version,
+        _RUN.c.event_id,
+        _EVENT.c.id,
+        _EVENT.c.payload,
+        _VERSION.c.id,
+        _VERSION.c.created_at,
+    )
+    .select_from(
+        _RUN.outerjoin(_EVENT, _EVENT.c.id == _RUN.c.event_id).outerjoin(
+            _VERSION,
+            sa.and_(
+                _VERSION.c.flow_id == _RUN.c.flow_id, _VERSION.c.version == _RUN.c.flow_version
+            ),
+        )
+    )
+    .where(_RUN.c.id == sa.bindparam("run_id"))
+)
+
+
+class Execution(NamedTuple):
+    """A run as its executor needs it."""
+
+    #: not attached to a session: id, flow_id, flow_version and event_id are set
+    run: Run
+    #: the event's payload; None when the event is gone
+    payload: dict[str, Any] | None
+    #: the flow version's (id, created_at), as flows.version_stamp; None when it is gone
+    stamp: tuple[int, datetime] | None
+
+
+async def execution(session: AsyncSession, run_id: int) -> Execution | None:
+    """The run, its event's payload and its flow version's stamp; None if no such run."""
+    row = (await prepared.run(session, _EXECUTION, {"run_id": run_id})).first()
+    if row is None:
+        return None
+    flow_id, flow_version, event_id, found_event, payload, version_id, created_at = row
+    run = Run(id=run_id, flow_id=flow_id, flow_version=flow_version, event_id=event_id)
+    stamp = None if version_id is None else (int(version_id), created_at)
+    return Execution(run, payload if found_event is not None else None, stamp)
 
 
 async def create(

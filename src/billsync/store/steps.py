@@ -91,6 +91,22 @@ _PREVIOUS_ATTEMPT = (
 _BEGIN_ATTEMPT = sa.insert(_ATTEMPT).returning(_ATTEMPT.c.id)
 
 
+class StepState(NamedTuple):
+    status: str
+    output: dict[str, Any] | None
+
+
+_STATES = sa.select(_STEP.c.idx, _STEP.c.status, _STEP.c.output).where(
+    _STEP.c.run_id == sa.bindparam("run_id")
+)
+
+
+async def states(session: AsyncSession, run_id: int) -> dict[int, StepState]:
+    """Each recorded step's status and output, by index (what a runner resumes from)."""
+    rows = await prepared.run(session, _STATES, {"run_id": run_id})
+    return {int(idx): StepState(status, output) for idx, status, output in rows}
+
+
 async def for_run(session: AsyncSession, run_id: int) -> dict[int, RunStep]:
     rows = (await session.execute(_FOR_RUN, {"run_id": run_id})).scalars().all()
     return {row.idx: row for row in rows}
