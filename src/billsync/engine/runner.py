@@ -25,6 +25,7 @@ import asyncio
 import os
 import socket
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -33,7 +34,7 @@ from billsync.clock import Clock, SystemClock
 from billsync.connectors import spec
 from billsync.engine.clients import ClientCache
 from billsync.engine.definitions import DefinitionCache
-from billsync.engine.flow import FlowDefinition
+from billsync.engine.flow import FlowDefinition, StepDef
 from billsync.engine.ratelimit import RateLimiters
 from billsync.engine.retry import RetryPolicy
 from billsync.engine.step import Begun, StepExecutor
@@ -150,7 +151,12 @@ class Runner:
     async def _execute_leased(
         self, run_id: int, owner: str, lost: asyncio.Event
     ) -> RunStatus | None:
-        async with self._db.read() as session:
+        # A write transaction: besides reading the run, it records the first step's attempt
+        # (and any skips before it), which would otherwise take a transaction of its own.
+        outputs: dict[str, Any] = {}
+        idx = 0
+        begun: Begun | None = None  # the attempt of step `idx`, already recorded
+        async with self._db.write() as session:
             found = await runs.execution(session, run_id)
             if found is None:
                 return None
@@ -163,16 +169,25 @@ class Runner:
                     if version is not None:
                         definition = self._definitions.parse(stamp, version.definition)
             done = await steps.states(session, run_id)
+            if isinstance(definition, FlowDefinition) and payload is not None:
+                idx = _done_prefix(definition, done, outputs)
+                upcoming = _new_steps(definition, done, idx)
+                if upcoming and await leases.holds_lease(
+                    session, run_id, owner=owner, now=self._clock.now()
+                ):
+                    skips, begun = await self._steps.begin_ahead(
+                        session, run, owner, upcoming, payload, outputs
+                    )
+                    for step_id in skips:
+                        outputs[step_id] = None
+                    idx += len(skips)
         if definition is None or payload is None:
             return await self._fail_run(run, owner, "the run's flow version or event is gone")
         if isinstance(definition, str):
             return await self._fail_run(run, owner, f"invalid flow definition: {definition}")
 
-        outputs: dict[str, Any] = {}
         flow_steps = definition.steps
         last = len(flow_steps) - 1
-        idx = 0
-        begun: Begun | None = None  # this step's attempt, recorded by the previous step
         while idx <= last:
             step = flow_steps[idx]
             row = done.get(idx)
@@ -182,11 +197,7 @@ class Runner:
                 continue
             if lost.is_set():
                 raise LeaseLostError
-            upcoming = []  # the steps after this one with no row yet (a replay has rows)
-            for later in range(idx + 1, last + 1):
-                if later in done:
-                    break
-                upcoming.append((later, flow_steps[later]))
+            upcoming = _new_steps(definition, done, idx + 1)
             result = await self._steps.execute(
                 run,
                 owner,
@@ -228,3 +239,28 @@ class Runner:
             await events.mark_processed_if_done(session, run.event_id)
         log.error("run failed", run_id=run.id, reason=reason)
         return RunStatus.FAILED
+
+
+def _done_prefix(
+    definition: FlowDefinition, done: Mapping[int, steps.StepState], outputs: dict[str, Any]
+) -> int:
+    """Feed the outputs of the leading done steps into `outputs`; the first other index."""
+    for idx, step in enumerate(definition.steps):
+        row = done.get(idx)
+        if row is None or row.status not in DONE_STEP:
+            return idx
+        outputs[step.id] = row.output
+    return len(definition.steps)
+
+
+def _new_steps(
+    definition: FlowDefinition, done: Mapping[int, steps.StepState], start: int
+) -> list[tuple[int, StepDef]]:
+    """The steps from `start` on that have no row yet, up to the first that has one (a
+    replay has rows)."""
+    found = []
+    for idx in range(start, len(definition.steps)):
+        if idx in done:
+            break
+        found.append((idx, definition.steps[idx]))
+    return found

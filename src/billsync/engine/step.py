@@ -337,29 +337,48 @@ class StepExecutor:
                 return StepResult(lost_lease=True)
             if ahead is None:
                 return StepResult(output=output)
-            for skip_idx, skip in ahead.skips:
-                await self._save_skip(session, run.id, skip_idx, skip, now=now)
-            skipped = tuple(skip.id for _, skip in ahead.skips)
-            if ahead.begin is None:
-                return StepResult(output=output, skipped=skipped)
-            next_idx, next_step, connection, app, action, data = ahead.begin
-            next_input = data.model_dump(mode="json")
-            next_attempt = await attempts.begin(
-                session,
-                run.id,
-                next_idx,
-                owner=owner,
-                step_id=next_step.id,
-                action=f"{app.name}.{action.key}",
-                connection_id=connection.id,
-                input_json=next_input,
-                now=now,
-                new_step=True,
-                lease_checked=True,
-            )
-            assert next_attempt is not None  # the lease was checked above
-        begun = Begun(next_idx, connection, app, action, data, next_input, next_attempt)
+            skipped, begun = await self._record_ahead(session, run, owner, ahead, now=now)
         return StepResult(output=output, skipped=skipped, begun=begun)
+
+    async def begin_ahead(
+        self,
+        session: AsyncSession,
+        run: Run,
+        owner: str,
+        upcoming: Sequence[tuple[int, StepDef]],
+        payload: Mapping[str, Any],
+        outputs: Mapping[str, Any],
+    ) -> tuple[tuple[str, ...], Begun | None]:
+        """In the caller's write transaction, under a lease it holds: record the skips at
+        the head of `upcoming` (new steps, in order) and begin the first step that runs."""
+        ahead = await self._look_ahead(upcoming, payload, outputs)
+        return await self._record_ahead(session, run, owner, ahead, now=self._clock.now())
+
+    async def _record_ahead(
+        self, session: AsyncSession, run: Run, owner: str, ahead: _Lookahead, *, now: datetime
+    ) -> tuple[tuple[str, ...], Begun | None]:
+        for skip_idx, skip in ahead.skips:
+            await self._save_skip(session, run.id, skip_idx, skip, now=now)
+        skipped = tuple(skip.id for _, skip in ahead.skips)
+        if ahead.begin is None:
+            return skipped, None
+        idx, step, connection, app, action, data = ahead.begin
+        input_json = data.model_dump(mode="json")
+        attempt = await attempts.begin(
+            session,
+            run.id,
+            idx,
+            owner=owner,
+            step_id=step.id,
+            action=f"{app.name}.{action.key}",
+            connection_id=connection.id,
+            input_json=input_json,
+            now=now,
+            new_step=True,
+            lease_checked=True,
+        )
+        assert attempt is not None  # the caller checked the lease in this transaction
+        return skipped, Begun(idx, connection, app, action, data, input_json, attempt)
 
     async def _save_skip(
         self, session: AsyncSession, run_id: int, idx: int, step: StepDef, *, now: datetime

@@ -70,21 +70,25 @@ _CLAIMABLE = _claimable_sqlite_stmt()
 #: PostgreSQL: concurrent claimers skip each other's candidates instead of waiting.
 _CLAIMABLE_PG = _claimable_stmt().with_for_update(skip_locked=True)
 
-_CLAIM = (
-    sa.update(_RUN)
-    .where(
-        _RUN.c.id.in_(sa.bindparam("run_ids", expanding=True)),
-        _RUN.c.status.in_(status_values(CLAIMABLE_RUN)),
+
+def _claim_stmt(which: sa.ColumnElement[bool]) -> sa.Update:
+    return (
+        sa.update(_RUN)
+        .where(which, _RUN.c.status.in_(status_values(CLAIMABLE_RUN)))
+        .values(
+            status=_RUNNING,
+            lease_owner=_bind("b_owner", _RUN.c.lease_owner),
+            lease_expires_at=_bind("b_expires", _RUN.c.lease_expires_at),
+            attempt=_RUN.c.attempt + 1,
+            updated_at=_bind("b_now", _RUN.c.updated_at),
+        )
+        .returning(_RUN.c.id)
     )
-    .values(
-        status=_RUNNING,
-        lease_owner=_bind("b_owner", _RUN.c.lease_owner),
-        lease_expires_at=_bind("b_expires", _RUN.c.lease_expires_at),
-        attempt=_RUN.c.attempt + 1,
-        updated_at=_bind("b_now", _RUN.c.updated_at),
-    )
-    .returning(_RUN.c.id)
-)
+
+
+_CLAIM = _claim_stmt(_RUN.c.id.in_(sa.bindparam("run_ids", expanding=True)))
+#: the usual claim (a slot freed up): one id, a fixed statement the prepared shortcut takes
+_CLAIM_ONE = _claim_stmt(_RUN.c.id == sa.bindparam("run_id"))
 
 
 def _take_lease_stmt() -> sa.Update:
@@ -194,16 +198,11 @@ async def claim_many(
     run_ids = list(found.scalars().all())
     if not run_ids:
         return []
-    result = await prepared.run(
-        session,
-        _CLAIM,
-        {
-            "run_ids": run_ids,
-            "b_owner": owner,
-            "b_expires": now + timedelta(seconds=lease_seconds),
-            "b_now": now,
-        },
-    )
+    lease = {"b_owner": owner, "b_expires": now + timedelta(seconds=lease_seconds), "b_now": now}
+    if len(run_ids) == 1:
+        result = await prepared.run(session, _CLAIM_ONE, {"run_id": run_ids[0], **lease})
+    else:
+        result = await prepared.run(session, _CLAIM, {"run_ids": run_ids, **lease})
     return sorted(result.scalars().all())
 
 

@@ -334,8 +334,9 @@ async def test_cancel_marks_the_event_processed(h: Harness) -> None:
 async def test_next_attempt_is_recorded_with_the_previous_result(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A step's result transaction also records the skips after it and the next attempt:
-    one write transaction per executed step, plus the first attempt's."""
+    """A step's result transaction also records the skips after it and the next attempt,
+    and the transaction that reads the run records the first attempt: one write
+    transaction per executed step, plus the lease's."""
     flow_id = await h.flow(
         h.step("first", input={"key": "'a'"}),
         h.step("never", when="event.flag", input={"key": "'never'"}),
@@ -360,7 +361,8 @@ async def test_next_attempt_is_recorded_with_the_previous_result(
     assert [a.outcome for a in await h.attempts(run_id)] == ["succeeded", "running"]
     gate.set()
     assert await asyncio.wait_for(task, timeout=10) is RunStatus.SUCCEEDED
-    # lease, first attempt, first result (+ skip + last attempt), last result (+ run end)
+    # lease; run read + first attempt; first result + skip + last attempt; last result +
+    # run end (no separate read transaction, no transaction of its own for any attempt)
     assert writes == 4
     rows = await h.steps(run_id)
     assert rows[2].output == {"key": "b", "value": "a", "call": 1}
