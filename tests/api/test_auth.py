@@ -69,6 +69,30 @@ async def test_token_use_is_recorded_and_changes_name_the_token(env: Env) -> Non
     assert entries[0].target == "token:tester"
 
 
+async def test_last_used_at_is_written_at_most_once_a_minute(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes = 0
+    original = env.app.db.write
+
+    def counting_write(*args: object, **kw: object) -> object:
+        nonlocal writes
+        writes += 1
+        return original(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(env.app.db, "write", counting_write)
+    first = (await env.http.get("/api/v1/flows")).status_code
+    used = (await tokens.list_all(env.app))[0].last_used_at
+    for _ in range(3):
+        assert (await env.http.get("/api/v1/flows")).status_code == 200
+    assert first == 200 and writes == 1  # only the first request noted the time
+    assert (await tokens.list_all(env.app))[0].last_used_at == used == env.clock.now()
+    env.clock.advance(61)
+    assert (await env.http.get("/api/v1/flows")).status_code == 200
+    assert writes == 2
+    assert (await tokens.list_all(env.app))[0].last_used_at == env.clock.now()
+
+
 async def test_openapi_and_docs_are_served(env: Env) -> None:
     schema = (await env.anon.get("/openapi.json")).json()
     assert "AdminToken" in schema["components"]["securitySchemes"]

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,8 +30,13 @@ async def create(session: AsyncSession, name: str, *, now: datetime) -> tuple[Ap
     return row, token
 
 
-async def authenticate(session: AsyncSession, token: str, *, now: datetime) -> ApiToken | None:
-    """The live token row matching `token` (and mark it used), or None."""
+#: last_used_at is kept to this precision: an API client polling every second would
+#: otherwise turn every read request into a write transaction
+TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+async def find_live(session: AsyncSession, token: str) -> ApiToken | None:
+    """The live (unrevoked) token row matching `token`, or None."""
     wanted = digest(token)
     row = (
         await session.execute(sa.select(ApiToken).where(ApiToken.token_hash == wanted))
@@ -39,8 +44,26 @@ async def authenticate(session: AsyncSession, token: str, *, now: datetime) -> A
     # The lookup is by digest; compare again in constant time for good measure.
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, wanted):
         return None
-    row.last_used_at = now
-    await session.flush()
+    return row
+
+
+def due_for_touch(row: ApiToken, now: datetime) -> bool:
+    """Whether last_used_at is older than TOUCH_INTERVAL (or unset)."""
+    return row.last_used_at is None or now - row.last_used_at >= TOUCH_INTERVAL
+
+
+async def touch(session: AsyncSession, token_id: int, *, now: datetime) -> None:
+    await session.execute(
+        sa.update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now)
+    )
+
+
+async def authenticate(session: AsyncSession, token: str, *, now: datetime) -> ApiToken | None:
+    """The live token row matching `token` (and mark it used, within TOUCH_INTERVAL), or
+    None."""
+    row = await find_live(session, token)
+    if row is not None and due_for_touch(row, now):
+        await touch(session, row.id, now=now)
     return row
 
 
