@@ -9,6 +9,7 @@ rows are still under an old key. Plaintext exists only in memory (design invaria
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -44,6 +45,12 @@ class Vault:
             ) from exc
         self.key_id = key_id_of(keys[0])
         self.key_ids = tuple(key_id_of(k) for k in keys)
+        self._newest = keys[0].encode() if isinstance(keys[0], str) else bytes(keys[0])
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A 32-byte key for `purpose`, derived from the newest key: stable across restarts,
+        changed by a key rotation, and useless for decrypting anything."""
+        return hmac.new(self._newest, b"billsync:" + purpose.encode(), hashlib.sha256).digest()
 
     @staticmethod
     def generate_key() -> str:

@@ -1,9 +1,10 @@
 """The UI session: a signed cookie holding who logged in and the session's CSRF token.
 
 The cookie is `base64url(json).base64url(hmac-sha256)`, httponly and SameSite=Strict. The
-signing key is random per process, so a restart logs everyone out: admins log in again
-with their API token, and no signing key ever needs storing or rotating. The payload
-holds no secret beyond the CSRF token (which the page carries anyway): never the API token.
+signing key is derived from the newest secret key (`Vault.derived_key`): nothing more to
+store, a restart keeps admins logged in, and `billsync keys rotate` (a new newest key) logs
+everyone out. The payload holds no secret beyond the CSRF token (which the page carries
+anyway): never the API token.
 
 Every session, even before login, has a CSRF token; every POST must echo it in the
 `csrf` form field or the `X-CSRF-Token` header (HTMX sends the header), and a login
@@ -51,7 +52,7 @@ def _unb64(text: str) -> bytes:
 
 
 class SessionCodec:
-    """Signs and verifies session cookies with a key that lives only in this process."""
+    """Signs and verifies session cookies (a random key when none is given: tests)."""
 
     def __init__(self, key: bytes | None = None, *, max_age: int = MAX_AGE) -> None:
         self._key = key or secrets.token_bytes(32)

@@ -70,7 +70,7 @@ def templates() -> Jinja2Templates:
 class Ui:
     def __init__(self, app: App, codec: sessions.SessionCodec | None = None) -> None:
         self.app = app
-        self.codec = codec or sessions.SessionCodec()
+        self.codec = codec or sessions.SessionCodec(app.vault.derived_key("ui-session"))
         self.templates = templates()
         self.login_url = f"{PREFIX}/login"
 

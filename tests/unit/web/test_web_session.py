@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
+from billsync.store.vault import Vault
 from billsync.web import session as sessions
 
 
@@ -49,3 +50,19 @@ def test_csrf_must_match_exactly() -> None:
     assert not sessions.csrf_ok(found, None)
     assert not sessions.csrf_ok(found, "")
     assert not sessions.csrf_ok(found, found.csrf + "x")
+
+
+def test_the_signing_key_survives_a_restart_and_changes_with_the_newest_key() -> None:
+    """The UI derives its signing key from the newest secret key: a restarted server
+    (a new Vault on the same keys) accepts the cookie; after a rotation it does not."""
+    old, new = Vault.generate_key(), Vault.generate_key()
+    before = sessions.SessionCodec(Vault([old]).derived_key("ui-session"))
+    cookie = before.encode(sessions.new_session("ops"))
+    restarted = sessions.SessionCodec(Vault([old]).derived_key("ui-session"))
+    decoded = restarted.decode(cookie)
+    assert decoded is not None and decoded.token_name == "ops"
+    rotated = sessions.SessionCodec(Vault([new, old]).derived_key("ui-session"))
+    assert rotated.decode(cookie) is None
+    # Derived keys are per purpose and are not the Fernet key itself.
+    assert Vault([old]).derived_key("other") != Vault([old]).derived_key("ui-session")
+    assert old.encode() not in Vault([old]).derived_key("ui-session")
