@@ -197,6 +197,59 @@ def test_mappings_rebuild_from_both_providers(run: Cli) -> None:
     assert (entry.action, entry.detail["inserted"]) == ("mapping.rebuild", 0)
 
 
+def test_mappings_rebuild_links_payments_from_togai_payment_references(run: Cli) -> None:
+    run.add_connections()
+    with run.togai_http() as togai:
+        r = togai.post(
+            "/customers",
+            json={
+                "id": "acc_p",
+                "name": "acc_p",
+                "primaryEmail": "p@example.com",
+                "address": {"line1": "1 MG Road", "city": "Bengaluru", "country": "IN"},
+            },
+        )
+        assert r.status_code in (200, 201), r.text
+        r = togai.post(
+            "/_sandbox/invoices", json={"accountId": "acc_p", "totalAmount": 300, "status": "DUE"}
+        )
+        assert r.status_code in (200, 201), r.text
+        invoice = r.json()["id"]
+        payments = {}
+        # Two Razorpay payments (one recorded under another source name) and a cheque.
+        for source, number in (
+            ("Razorpay", "pay_First1"),
+            ("Gateway", "pay_Second2"),
+            ("Cheque", "CHQ-0042"),
+        ):
+            r = togai.post(
+                "/payments",
+                json={
+                    "accountId": "acc_p",
+                    "currency": "INR",
+                    "totalAmount": 100,
+                    "externalPaymentReference": {
+                        "sourceName": source,
+                        "sourceType": "GATEWAY",
+                        "transactionNumber": number,
+                    },
+                    "lineItemRecords": [
+                        {"type": "INVOICE", "togaiId": invoice, "amount": 100, "order": 1}
+                    ],
+                },
+            )
+            assert r.status_code == 201, r.text
+            payments[number] = r.json()["id"]
+    report = run.json("mappings", "rebuild")
+    assert (report["found"], report["inserted"], report["conflicts"]) == (2, 2, [])
+    for number in ("pay_First1", "pay_Second2"):
+        [found] = run.json("mappings", "show", number)
+        assert (found["kind"], found["togai_id"]) == ("payment_payment", payments[number])
+    assert run("mappings", "show", "CHQ-0042", ok=False).exit_code == 1
+    again = run.json("mappings", "rebuild")
+    assert (again["inserted"], again["existing"]) == (0, 2)
+
+
 def test_mappings_rebuild_reports_conflicts(run: Cli) -> None:
     run.add_connections()
 

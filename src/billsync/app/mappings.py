@@ -5,15 +5,18 @@ Rebuild reads what billsync (or Togai's own integration) left at the providers:
 - Razorpay customers whose notes carry `togai_account_id` → account ↔ customer;
 - Razorpay invoices whose notes carry `togai_invoice_id` → invoice ↔ invoice;
 - Togai account settings `RazorPayCustomerId` → account ↔ customer;
-- Togai invoice settings `RazorPayInvoiceId` → invoice ↔ invoice.
+- Togai invoice settings `RazorPayInvoiceId` → invoice ↔ invoice;
+- Togai payments whose external payment reference comes from Razorpay (source name
+  "Razorpay", or a `pay_…` transaction number) → payment ↔ payment: the reference's
+  transaction number is the Razorpay payment id (what `record_payment` writes).
 
 Links already stored are kept; a link contradicting a stored one is reported as a conflict
-and not written (a human decides which side is right). Payments are not rebuilt: neither
-provider records the other's payment id in a listable place.
+and not written (a human decides which side is right).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +30,8 @@ from billsync.store.models import Connection, IdMapping
 
 ACCOUNT_SETTING = "RazorPayCustomerId"
 INVOICE_SETTING = "RazorPayInvoiceId"
+#: Razorpay payment ids, for references recorded under another source name.
+RAZORPAY_PAYMENT_ID = re.compile(r"pay_[A-Za-z0-9]+")
 #: Links written per transaction while rebuilding.
 BATCH = 100
 
@@ -127,6 +132,30 @@ async def _togai_links(
             token = page.next_token
             if not token:
                 break
+    token = None
+    while True:
+        payments = await client.list_payments(next_token=token)
+        for payment in payments.data:
+            for reference in _razorpay_references(payment):
+                yield (
+                    "togai payments",
+                    IdLink(LinkKind.PAYMENT_PAYMENT, payment.id, reference.transaction_number),
+                )
+        token = payments.next_token
+        if not token:
+            break
+
+
+def _razorpay_references(payment: Any) -> list[Any]:
+    refs = list(payment.external_payment_references)
+    if payment.external_payment_reference is not None:
+        refs.append(payment.external_payment_reference)
+    found: dict[str, Any] = {}  # one link per transaction number (the two fields may repeat)
+    for ref in refs:
+        number = ref.transaction_number
+        if ref.source_name.lower() == "razorpay" or RAZORPAY_PAYMENT_ID.fullmatch(number):
+            found.setdefault(number, ref)
+    return list(found.values())
 
 
 async def _store(app: App, links: list[IdLink], report: RebuildReport) -> None:

@@ -54,8 +54,9 @@ def rebuild(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     db: str | None = DB,
 ) -> None:
-    """Read the links both providers hold (Razorpay notes, Togai settings) and store the
-    missing ones. Stored links are kept; contradicting ones are reported, not written."""
+    """Read the links both providers hold (Razorpay notes, Togai settings, Togai payments'
+    Razorpay references) and store the missing ones. Stored links are kept; contradicting
+    ones are reported, not written."""
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
