@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from billsync.app import App, audit
 from billsync.domain import IdLink, IncomingEvent, LinkKind
 from billsync.engine.mapping import write_links
@@ -108,6 +110,19 @@ def test_mappings_show(run: Cli) -> None:
     assert run("mappings", "show", "unknown", ok=False).exit_code == 1
 
 
+def _togai_account(togai: Any, account: str) -> None:
+    r = togai.post(
+        "/customers",
+        json={
+            "id": account,
+            "name": account,
+            "primaryEmail": f"{account}@example.com",
+            "address": {"line1": "1 MG Road", "city": "Bengaluru", "country": "IN"},
+        },
+    )
+    assert r.status_code in (200, 201), r.text
+
+
 def test_mappings_rebuild_from_both_providers(run: Cli) -> None:
     run.add_connections()
     with run.razorpay_http() as razorpay, run.togai_http() as togai:
@@ -127,16 +142,7 @@ def test_mappings_rebuild_from_both_providers(run: Cli) -> None:
         walk_in = {"name": "Walk-in Ltd", "email": "w@example.com"}
         assert razorpay.post("/v1/customers", json=walk_in).status_code == 200
         for account, customer in (("acc_1", customers["acc_1"]), ("acc_3", "cust_Manual3")):
-            r = togai.post(
-                "/customers",
-                json={
-                    "id": account,
-                    "name": account,
-                    "primaryEmail": f"{account}@example.com",
-                    "address": {"line1": "1 MG Road", "city": "Bengaluru", "country": "IN"},
-                },
-            )
-            assert r.status_code in (200, 201), r.text
+            _togai_account(togai, account)
             r = togai.post(
                 "/settings",
                 json={
@@ -200,16 +206,7 @@ def test_mappings_rebuild_from_both_providers(run: Cli) -> None:
 def test_mappings_rebuild_links_payments_from_togai_payment_references(run: Cli) -> None:
     run.add_connections()
     with run.togai_http() as togai:
-        r = togai.post(
-            "/customers",
-            json={
-                "id": "acc_p",
-                "name": "acc_p",
-                "primaryEmail": "p@example.com",
-                "address": {"line1": "1 MG Road", "city": "Bengaluru", "country": "IN"},
-            },
-        )
-        assert r.status_code in (200, 201), r.text
+        _togai_account(togai, "acc_p")
         r = togai.post(
             "/_sandbox/invoices", json={"accountId": "acc_p", "totalAmount": 300, "status": "DUE"}
         )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pytest
 from pydantic import BaseModel
 
 from billsync.clock import FakeClock
@@ -205,6 +206,20 @@ class Harness:
         )
         self._runners.append(runner)
         return runner
+
+    async def crash_during_call(
+        self, run_id: int, key: str, *, owner: str = "crashed", lease_seconds: float = 30
+    ) -> None:
+        """An executor dies while the call for `key` is in flight: its attempt stays
+        'running' and its lease runs until it expires."""
+        self.script.gates[key] = asyncio.Event()
+        crashed = self.runner(owner=owner, lease_seconds=lease_seconds)
+        task = asyncio.create_task(crashed.execute(run_id))
+        await asyncio.wait_for(self.script.started_event(key).wait(), timeout=10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        self.script.gates.pop(key).set()
 
     def _monotonic(self) -> float:
         return self.clock.now().timestamp()

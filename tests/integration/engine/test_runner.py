@@ -235,14 +235,7 @@ async def test_interrupted_attempt_is_treated_as_ambiguous(h: Harness) -> None:
     """An executor died mid-call: its attempt stays 'running' and its lease expires."""
     flow_id = await h.flow()
     run_id = await h.queue(flow_id, payload={"key": "k"})
-    h.script.gates["k"] = asyncio.Event()
-    crashed = h.runner(owner="crashed", lease_seconds=30)
-    task = asyncio.create_task(crashed.execute(run_id))
-    await asyncio.wait_for(h.script.started_event("k").wait(), timeout=10)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    h.script.gates.pop("k").set()
+    await h.crash_during_call(run_id, "k")
 
     survivor = h.runner(owner="survivor")
     assert await survivor.execute(run_id) is None  # the lease has not expired yet
@@ -375,14 +368,7 @@ async def test_interrupted_attempt_begun_by_the_previous_step_is_ambiguous(h: Ha
         h.step("second", action="second", input={"key": "'b'"}),
     )
     run_id = await h.queue(flow_id)
-    h.script.gates["b"] = asyncio.Event()
-    crashed = h.runner(owner="crashed", lease_seconds=30)
-    task = asyncio.create_task(crashed.execute(run_id))
-    await asyncio.wait_for(h.script.started_event("b").wait(), timeout=10)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    h.script.gates.pop("b").set()
+    await h.crash_during_call(run_id, "b")  # the second step's call, begun by the first's
 
     h.clock.advance(31)
     assert await h.runner(owner="survivor").execute(run_id) is RunStatus.SUCCEEDED
