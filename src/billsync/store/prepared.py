@@ -1,14 +1,15 @@
-"""Prebuilt hot-path statements executed straight on the SQLite connection.
+"""Prebuilt hot-path statements executed straight on the driver's connection.
 
-`run(session, stmt, params)` compiles `stmt` once per dialect and parameter set, then on
-SQLite hands the SQL string and the processed parameters to the sqlite3 connection the
-session's transaction already holds: no ORM execute path, execution context or result
-object per statement, which was most of the store's CPU per sync (bench/store_hot_path.py).
-Result columns are converted with their types' processors (timestamps, booleans, JSON),
-and IN lists fixed in the statement (status sets) are expanded once. Everything else the
-shortcut cannot reproduce exactly goes through `session.execute` instead: PostgreSQL, IN
-lists the caller passes (their length varies per call) and column defaults computed in
-Python.
+`run(session, stmt, params)` compiles `stmt` once per dialect and parameter set, then hands
+the SQL string and the processed parameters to the sqlite3 (SQLite) or psycopg
+(PostgreSQL) connection the session's transaction already holds: no ORM execute path,
+execution context or result object per statement, which was most of the store's CPU per
+sync (bench/store_hot_path.py). Result columns are converted with their types' processors
+(timestamps, booleans, JSON), and IN lists fixed in the statement (status sets) are
+expanded once. Everything else the shortcut cannot reproduce exactly goes through
+`session.execute` instead: other drivers, IN lists the caller passes (their length varies
+per call) and column defaults computed in Python. Driver errors are raised as SQLAlchemy's
+exception classes, as `session.execute` raises them.
 
 Pending ORM changes in the session are flushed first, as `session.execute` would.
 """
@@ -20,6 +21,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -76,9 +78,9 @@ class Scalars:
 
 
 class _Plan:
-    """A statement compiled for SQLite, ready to run on the sqlite3 connection."""
+    """A statement compiled for the session's driver, ready to run on its connection."""
 
-    __slots__ = ("compiled", "fixed", "positions", "processors", "results", "sql")
+    __slots__ = ("compiled", "fixed", "named", "positions", "processors", "results", "skip", "sql")
 
     def __init__(
         self,
@@ -87,11 +89,14 @@ class _Plan:
         expanded: Any = None,
     ) -> None:
         self.compiled = compiled
+        #: psycopg takes %(name)s parameters as a dict; sqlite3 takes ? as a list
+        self.named = compiled.positiontup is None
         if expanded is None:
             self.sql = compiled.string
             self.positions: Sequence[str] = compiled.positiontup or ()
             self.processors = cast(Mapping[str, Callable[[Any], Any]], compiled._bind_processors)
             self.fixed: Mapping[str, Any] = {}
+            self.skip: frozenset[str] = frozenset()
         else:
             # IN lists whose values are part of the statement (status sets): expanded once.
             self.sql = expanded.statement
@@ -105,16 +110,27 @@ class _Plan:
                 for name, value in expanded.parameters.items()
                 if name not in compiled.binds
             }
+            # the list-valued parameters the expansion replaced
+            self.skip = frozenset(compiled.bind_names[b] for b in compiled.post_compile_params)
         results = [
             column[3]._cached_result_processor(dialect, None) for column in compiled._result_columns
         ]
-        #: per result column, what turns SQLite's value into the column type's (or None)
+        #: per result column, what turns the driver's value into the column type's (or None)
         self.results = results if any(results) else None
 
-    def args(self, params: Mapping[str, Any]) -> list[Any]:
+    def args(self, params: Mapping[str, Any]) -> list[Any] | dict[str, Any]:
         values = self.compiled.construct_params(dict(params))
         fixed = self.fixed
         processors = self.processors
+        if self.named:
+            named: dict[str, Any] = {}
+            for source in (values, fixed):
+                for name, value in source.items():
+                    if name in self.skip:
+                        continue
+                    processor = processors.get(name)
+                    named[name] = processor(value) if processor else value
+            return named
         args = []
         for name in self.positions:
             value = fixed[name] if name in fixed else values[name]
@@ -137,18 +153,18 @@ class _Plan:
 
 Statement = sa.Select[Any] | sa.Update | sa.Insert | sa.Delete
 
-#: per session transaction, its sqlite3 connection (None on other drivers) and dialect:
+#: per session transaction, its sqlite3 or psycopg connection (None otherwise) and dialect:
 #: asking the session for its connection is a greenlet round trip per statement
-_targets: weakref.WeakKeyDictionary[SessionTransaction, tuple[sqlite3.Connection | None, Dialect]]
+_targets: weakref.WeakKeyDictionary[SessionTransaction, tuple[Any, Dialect]]
 _targets = weakref.WeakKeyDictionary()
 
-#: (id of the statement, parameter names) -> (the statement, its plan). Keeping the
+#: (dialect, id of the statement, parameter names) -> (the statement, its plan). Keeping the
 #: statement alive keeps its id from being reused by another object.
-_plans: dict[tuple[int, frozenset[str]], tuple[Statement, _Plan | None]] = {}
+_plans: dict[tuple[str, int, frozenset[str]], tuple[Statement, _Plan | None]] = {}
 
 
 def _plan(stmt: Statement, keys: frozenset[str], dialect: Dialect) -> _Plan | None:
-    cache_key = (id(stmt), keys)
+    cache_key = (dialect.name, id(stmt), keys)
     cached = _plans.get(cache_key)
     if cached is not None and cached[0] is stmt:
         return cached[1]
@@ -164,7 +180,7 @@ def _compile(stmt: Statement, keys: frozenset[str], dialect: Dialect) -> _Plan |
         compiled.literal_execute_params
         or compiled.insert_prefetch
         or compiled.update_prefetch
-        or compiled.positiontup is None
+        or (compiled.positiontup is None and dialect.paramstyle != "pyformat")
     ):
         return None
     if not compiled.post_compile_params:
@@ -186,8 +202,11 @@ async def run(session: AsyncSession, stmt: Statement, params: Mapping[str, Any])
     if target is None or not transaction.is_active:  # type: ignore[union-attr]
         connection = await session.connection()  # begins the transaction if it has not yet
         sync = connection.sync_connection
-        raw = getattr(sync.connection.driver_connection, "sqlite", None) if sync else None
-        target = (raw if isinstance(raw, sqlite3.Connection) else None, connection.dialect)
+        driver = sync.connection.driver_connection if sync else None
+        raw: Any = getattr(driver, "sqlite", None)
+        if not isinstance(raw, sqlite3.Connection):
+            raw = driver if isinstance(driver, psycopg.AsyncConnection) else None
+        target = (raw, connection.dialect)
         transaction = session.sync_session.get_transaction()
         if transaction is not None:
             _targets[transaction] = target
@@ -200,6 +219,12 @@ async def run(session: AsyncSession, stmt: Statement, params: Mapping[str, Any])
     if session.new or session.deleted or session.dirty:
         await session.flush()
     args = plan.args(params)
+    if isinstance(raw, sqlite3.Connection):
+        return _run_sqlite(raw, plan, args)
+    return await _run_psycopg(raw, plan, args)
+
+
+def _run_sqlite(raw: sqlite3.Connection, plan: _Plan, args: Any) -> Rows:
     try:
         cursor = raw.execute(plan.sql, args)
         try:
@@ -210,3 +235,13 @@ async def run(session: AsyncSession, stmt: Statement, params: Mapping[str, Any])
     except sqlite3.Error as exc:
         # The exception classes callers (and the session's rollback) expect from SQLAlchemy.
         raise sa.exc.DBAPIError.instance(plan.sql, args, exc, sqlite3.Error) from exc
+
+
+async def _run_psycopg(raw: psycopg.AsyncConnection[Any], plan: _Plan, args: Any) -> Rows:
+    try:
+        async with raw.cursor() as cursor:
+            await cursor.execute(plan.sql, args)
+            rows = plan.rows(await cursor.fetchall()) if cursor.description else []
+            return Rows(rows, cursor.rowcount)
+    except psycopg.Error as exc:
+        raise sa.exc.DBAPIError.instance(plan.sql, args, exc, psycopg.Error) from exc
