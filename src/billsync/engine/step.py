@@ -191,10 +191,12 @@ class StepExecutor:
         upcoming: Sequence[tuple[int, StepDef]],
         payload: Mapping[str, Any],
         outputs: Mapping[str, Any],
+        session: AsyncSession | None = None,
     ) -> _Lookahead:
         """Which of the next steps are skipped, and the first one that runs, resolved.
         A step whose condition or input fails to resolve ends the lookahead: executing it
-        the ordinary way records that error on its own attempt."""
+        the ordinary way records that error on its own attempt. `session`: the caller's
+        open transaction, to read a connection missing from the cache through."""
         ahead = _Lookahead(skips=[], begin=None)
         scope = dict(outputs)
         for idx, step in upcoming:
@@ -203,7 +205,7 @@ class StepExecutor:
                     ahead.skips.append((idx, step))
                     scope[step.id] = None
                     continue
-                connection, app, action = await self._resolve(step)
+                connection, app, action = await self._resolve(step, session)
                 data = resolve_step_input(step, action, payload, scope)
             except Exception:
                 return ahead
@@ -211,14 +213,20 @@ class StepExecutor:
             return ahead
         return ahead
 
-    async def _resolve(self, step: StepDef) -> tuple[Connection, spec.AppSpec, spec.ActionSpec]:
+    async def _resolve(
+        self, step: StepDef, session: AsyncSession | None = None
+    ) -> tuple[Connection, spec.AppSpec, spec.ActionSpec]:
         connection: Connection | None = None
         if step.connection_id.isdigit():
             connection_id = int(step.connection_id)
             connection = self._clients.cached_row(connection_id)
-            if connection is None:
-                async with self._db.read() as session:
-                    connection = await connections.get(session, connection_id)
+            if connection is None and session is not None:
+                # Inside the caller's transaction: a second pooled connection per task
+                # would deadlock a pool smaller than the worker's slots.
+                connection = await connections.get(session, connection_id)
+            elif connection is None:
+                async with self._db.read() as own:
+                    connection = await connections.get(own, connection_id)
                 if connection is not None:
                     self._clients.remember_row(connection)
         if connection is None:
@@ -351,7 +359,7 @@ class StepExecutor:
     ) -> tuple[tuple[str, ...], Begun | None]:
         """In the caller's write transaction, under a lease it holds: record the skips at
         the head of `upcoming` (new steps, in order) and begin the first step that runs."""
-        ahead = await self._look_ahead(upcoming, payload, outputs)
+        ahead = await self._look_ahead(upcoming, payload, outputs, session)
         return await self._record_ahead(session, run, owner, ahead, now=self._clock.now())
 
     async def _record_ahead(

@@ -168,3 +168,17 @@ async def test_two_workers_share_the_queue_without_double_execution(h: Harness) 
         ends = [h.script.order.index(f"end:{k}") for k in keys]
         # Each run of an entity starts only after the previous one ended.
         assert all(ends[i] < starts[i + 1] for i in range(len(keys) - 1))
+
+
+async def test_more_slots_than_pooled_connections_and_a_cold_cache(h: Harness) -> None:
+    """Every slot starts a run at once with no connection row cached: a run's transaction
+    must not need a second pooled connection (PostgreSQL's pool holds 5 + 10), or the slots
+    wait on each other until the pool times out."""
+    flow_id = await h.flow(h.step("one", input={"key": "event.key"}), h.step("two"))
+    run_ids = [
+        await h.queue(flow_id, entity=f"acct-{n}", payload={"key": f"k{n}"}) for n in range(24)
+    ]
+    async with h.worker(slots=24, poll_seconds=0.05) as worker:
+        async with asyncio.timeout(WAIT):
+            await worker.run_until_idle()
+    assert [await h.status(r) for r in run_ids] == [RunStatus.SUCCEEDED] * 24
