@@ -21,7 +21,6 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
-import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -205,7 +204,7 @@ async def run(session: AsyncSession, stmt: Statement, params: Mapping[str, Any])
         driver = sync.connection.driver_connection if sync else None
         raw: Any = getattr(driver, "sqlite", None)
         if not isinstance(raw, sqlite3.Connection):
-            raw = driver if isinstance(driver, psycopg.AsyncConnection) else None
+            raw = driver if _is_psycopg(driver) else None
         target = (raw, connection.dialect)
         transaction = session.sync_session.get_transaction()
         if transaction is not None:
@@ -237,7 +236,15 @@ def _run_sqlite(raw: sqlite3.Connection, plan: _Plan, args: Any) -> Rows:
         raise sa.exc.DBAPIError.instance(plan.sql, args, exc, sqlite3.Error) from exc
 
 
-async def _run_psycopg(raw: psycopg.AsyncConnection[Any], plan: _Plan, args: Any) -> Rows:
+def _is_psycopg(driver: object) -> bool:
+    # By name: psycopg is the optional `postgres` extra, imported only where it is in use.
+    kind = type(driver)
+    return kind.__name__ == "AsyncConnection" and kind.__module__.split(".")[0] == "psycopg"
+
+
+async def _run_psycopg(raw: Any, plan: _Plan, args: Any) -> Rows:
+    import psycopg  # installed: the session's connection is a psycopg one
+
     try:
         async with raw.cursor() as cursor:
             await cursor.execute(plan.sql, args)
