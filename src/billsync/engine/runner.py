@@ -36,8 +36,9 @@ from billsync.engine.clients import ClientCache
 from billsync.engine.definitions import DefinitionCache
 from billsync.engine.flow import FlowDefinition, StepDef
 from billsync.engine.ratelimit import RateLimiters
+from billsync.engine.resolver import Begun
 from billsync.engine.retry import RetryPolicy
-from billsync.engine.step import Begun, StepExecutor
+from billsync.engine.step import StepExecutor
 from billsync.store import events, flows, leases, runs, steps
 from billsync.store.database import Database
 from billsync.store.models import Run

@@ -7,13 +7,15 @@ the next attempt treats as ambiguous), take a rate-limit token, call the action,
 output + id mappings + attempt end in one transaction (invariant 4). Failures are decided
 by `RetryPolicy` and move the run to retry_wait, failed or dead (see engine/runner.py).
 Recording attempts and judging whether a failed one was ambiguous: engine/attempts.py.
+A success also records the skips after the step and the next step's attempt, resolved by
+engine/resolver.py: one write transaction per step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -28,27 +30,14 @@ from billsync.engine.clients import ClientCache
 from billsync.engine.flow import StepDef
 from billsync.engine.inputs import resolve_step_input, step_applies
 from billsync.engine.ratelimit import RateLimiters, connection_rate
+from billsync.engine.resolver import Ahead, Begun, StepResolver, save_skip
 from billsync.engine.retry import RetryDecision, RetryKind, RetryPolicy
-from billsync.store import connections, events, leases, runs, steps
+from billsync.store import events, leases, runs, steps
 from billsync.store.database import Database
 from billsync.store.models import Connection, Run
 from billsync.store.status import AttemptOutcome, RunStatus, StepStatus
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class Begun:
-    """The next step, its attempt already recorded in the previous step's result
-    transaction (one write transaction per step instead of two)."""
-
-    idx: int
-    connection: Connection
-    app: spec.AppSpec
-    action: spec.ActionSpec
-    data: BaseModel
-    input_json: dict[str, Any]
-    attempt: attempts.Attempt
 
 
 @dataclass(frozen=True)
@@ -64,14 +53,6 @@ class StepResult:
     skipped: tuple[str, ...] = ()
     #: the step after those, begun in the same transaction
     begun: Begun | None = None
-
-
-@dataclass
-class _Lookahead:
-    """What the result transaction of a step also records for the steps after it."""
-
-    skips: list[tuple[int, StepDef]]
-    begin: tuple[int, StepDef, Connection, spec.AppSpec, spec.ActionSpec, BaseModel] | None
 
 
 class StepExecutor:
@@ -96,6 +77,7 @@ class StepExecutor:
         self._limiters = limiters
         self._lease_seconds = lease_seconds
         self._ids = mapping.StoreIdLookup(db)
+        self._resolver = StepResolver(db, registry, clients)
 
     async def execute(
         self,
@@ -130,8 +112,8 @@ class StepExecutor:
                 action_name = f"{app.name}.{action.key}"
             else:
                 if not step_applies(step, payload, outputs):
-                    return await self._skip_step(run, owner, idx, step, action_name, None, "when")
-                connection, app, action = await self._resolve(step)
+                    return await self._skip_step(run, owner, idx, step)
+                connection, app, action = await self._resolver.resolve(step)
                 action_name = f"{app.name}.{action.key}"
                 data = resolve_step_input(step, action, payload, outputs)
                 input_json = data.model_dump(mode="json")
@@ -145,7 +127,9 @@ class StepExecutor:
             output = result.output.model_dump(mode="json")
             ahead = None
             if not finish_run and upcoming:
-                ahead = await self._look_ahead(upcoming, payload, {**outputs, step.id: output})
+                ahead = await self._resolver.look_ahead(
+                    upcoming, payload, {**outputs, step.id: output}
+                )
             return await self._succeed_step(
                 run,
                 owner,
@@ -185,60 +169,6 @@ class StepExecutor:
                 exc,
                 ambiguous=attempts.ambiguous(exc, called=called),
             )
-
-    async def _look_ahead(
-        self,
-        upcoming: Sequence[tuple[int, StepDef]],
-        payload: Mapping[str, Any],
-        outputs: Mapping[str, Any],
-        session: AsyncSession | None = None,
-    ) -> _Lookahead:
-        """Which of the next steps are skipped, and the first one that runs, resolved.
-        A step whose condition or input fails to resolve ends the lookahead: executing it
-        the ordinary way records that error on its own attempt. `session`: the caller's
-        open transaction, to read a connection missing from the cache through."""
-        ahead = _Lookahead(skips=[], begin=None)
-        scope = dict(outputs)
-        for idx, step in upcoming:
-            try:
-                if not step_applies(step, payload, scope):
-                    ahead.skips.append((idx, step))
-                    scope[step.id] = None
-                    continue
-                connection, app, action = await self._resolve(step, session)
-                data = resolve_step_input(step, action, payload, scope)
-            except Exception:
-                return ahead
-            ahead.begin = (idx, step, connection, app, action, data)
-            return ahead
-        return ahead
-
-    async def _resolve(
-        self, step: StepDef, session: AsyncSession | None = None
-    ) -> tuple[Connection, spec.AppSpec, spec.ActionSpec]:
-        connection: Connection | None = None
-        if step.connection_id.isdigit():
-            connection_id = int(step.connection_id)
-            connection = self._clients.cached_row(connection_id)
-            if connection is None and session is not None:
-                # Inside the caller's transaction: a second pooled connection per task
-                # would deadlock a pool smaller than the worker's slots.
-                connection = await connections.get(session, connection_id)
-            elif connection is None:
-                async with self._db.read() as own:
-                    connection = await connections.get(own, connection_id)
-                if connection is not None:
-                    self._clients.remember_row(connection)
-        if connection is None:
-            raise errors.ConfigError(f"connection {step.connection_id} no longer exists")
-        try:
-            app = self._registry.app(connection.app)
-            action = app.action(step.action)
-        except KeyError as exc:
-            raise errors.ConfigError(
-                f"{connection.app} has no action {step.action!r} in this version"
-            ) from exc
-        return connection, app, action
 
     async def _start_attempt(
         self,
@@ -311,7 +241,7 @@ class StepExecutor:
         output: dict[str, Any],
         *,
         finish_run: bool,
-        ahead: _Lookahead | None,
+        ahead: Ahead | None,
     ) -> StepResult:
         now = self._clock.now()
         async with self._db.write() as session:
@@ -345,7 +275,7 @@ class StepExecutor:
                 return StepResult(lost_lease=True)
             if ahead is None:
                 return StepResult(output=output)
-            skipped, begun = await self._record_ahead(session, run, owner, ahead, now=now)
+            skipped, begun = await self._resolver.record(session, run.id, owner, ahead, now=now)
         return StepResult(output=output, skipped=skipped, begun=begun)
 
     async def begin_ahead(
@@ -359,77 +289,15 @@ class StepExecutor:
     ) -> tuple[tuple[str, ...], Begun | None]:
         """In the caller's write transaction, under a lease it holds: record the skips at
         the head of `upcoming` (new steps, in order) and begin the first step that runs."""
-        ahead = await self._look_ahead(upcoming, payload, outputs, session)
-        return await self._record_ahead(session, run, owner, ahead, now=self._clock.now())
+        ahead = await self._resolver.look_ahead(upcoming, payload, outputs, session)
+        return await self._resolver.record(session, run.id, owner, ahead, now=self._clock.now())
 
-    async def _record_ahead(
-        self, session: AsyncSession, run: Run, owner: str, ahead: _Lookahead, *, now: datetime
-    ) -> tuple[tuple[str, ...], Begun | None]:
-        for skip_idx, skip in ahead.skips:
-            await self._save_skip(session, run.id, skip_idx, skip, now=now)
-        skipped = tuple(skip.id for _, skip in ahead.skips)
-        if ahead.begin is None:
-            return skipped, None
-        idx, step, connection, app, action, data = ahead.begin
-        input_json = data.model_dump(mode="json")
-        attempt = await attempts.begin(
-            session,
-            run.id,
-            idx,
-            owner=owner,
-            step_id=step.id,
-            action=f"{app.name}.{action.key}",
-            connection_id=connection.id,
-            input_json=input_json,
-            now=now,
-            new_step=True,
-            lease_checked=True,
-        )
-        assert attempt is not None  # the caller checked the lease in this transaction
-        return skipped, Begun(idx, connection, app, action, data, input_json, attempt)
-
-    async def _save_skip(
-        self, session: AsyncSession, run_id: int, idx: int, step: StepDef, *, now: datetime
-    ) -> None:
-        await steps.save(
-            session,
-            run_id,
-            idx,
-            step_id=step.id,
-            action=step.action,
-            connection_id=None,
-            status=StepStatus.SKIPPED,
-            error=_WHEN_FALSE,
-            now=now,
-            finished=True,
-        )
-
-    async def _skip_step(
-        self,
-        run: Run,
-        owner: str,
-        idx: int,
-        step: StepDef,
-        action_name: str,
-        connection_id: int | None,
-        reason: str,
-    ) -> StepResult:
+    async def _skip_step(self, run: Run, owner: str, idx: int, step: StepDef) -> StepResult:
         now = self._clock.now()
         async with self._db.write() as session:
             if not await leases.holds_lease(session, run.id, owner=owner, now=now):
                 return StepResult(lost_lease=True)
-            await steps.save(
-                session,
-                run.id,
-                idx,
-                step_id=step.id,
-                action=action_name,
-                connection_id=connection_id,
-                status=StepStatus.SKIPPED,
-                error=_WHEN_FALSE if reason == "when" else reason,
-                now=now,
-                finished=True,
-            )
+            await save_skip(session, run.id, idx, step, now=now)
         return StepResult(output=None)
 
     async def _handle_error(
@@ -519,8 +387,6 @@ class StepExecutor:
         else:
             log.warning("step failed", **fields)
 
-
-_WHEN_FALSE = "skipped: `when` is false"
 
 #: decision → (attempt outcome, step status, run status)
 _OUTCOMES: Mapping[RetryKind, tuple[AttemptOutcome, StepStatus, RunStatus]] = {
