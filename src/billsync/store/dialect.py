@@ -19,6 +19,18 @@ def insert(session: AsyncSession, table: Any) -> Any:
     return sqlite.insert(table)
 
 
+def insert_if_new(table: Any, index_elements: list[str] | None = None) -> dict[str, Any]:
+    """Dialect name -> INSERT ... ON CONFLICT (index_elements, else any unique constraint)
+    DO NOTHING RETURNING id, values keyed by column: built once per backend, so the prepared
+    shortcut (store/prepared.py) can cache it."""
+    return {
+        backend.dialect.name: backend.insert(table)
+        .on_conflict_do_nothing(index_elements=index_elements)
+        .returning(table.c.id)
+        for backend in (sqlite, postgresql)
+    }
+
+
 def rowcount(result: object) -> int:
     """Rows an UPDATE or DELETE matched (the async Result type does not declare rowcount)."""
     return int(getattr(result, "rowcount", 0) or 0)

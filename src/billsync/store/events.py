@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billsync.domain import IncomingEvent
@@ -21,16 +20,7 @@ _CHUNK = 500
 _EVENT: sa.Table = Event.__table__  # type: ignore[assignment]  # declarative maps a Table
 _RUN: sa.Table = Run.__table__  # type: ignore[assignment]
 
-#: Dialect name -> INSERT ... ON CONFLICT (connection_id, external_id) DO NOTHING RETURNING id
-#: (values keyed by column).
-_INSERT = {
-    "sqlite": sqlite.insert(_EVENT)
-    .on_conflict_do_nothing(index_elements=["connection_id", "external_id"])
-    .returning(_EVENT.c.id),
-    "postgresql": postgresql.insert(_EVENT)
-    .on_conflict_do_nothing(index_elements=["connection_id", "external_id"])
-    .returning(_EVENT.c.id),
-}
+_INSERT = dialect.insert_if_new(_EVENT, ["connection_id", "external_id"])
 
 
 def _mark_processed_stmt() -> sa.Update:

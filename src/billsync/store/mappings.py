@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billsync.domain import IdLink, LinkKind, Side
@@ -30,11 +29,7 @@ _FIND = {
     ),
 }
 
-#: Dialect name -> INSERT ... ON CONFLICT DO NOTHING RETURNING id (values keyed by column).
-_INSERT_NEW = {
-    "sqlite": sqlite.insert(_MAPPING).on_conflict_do_nothing().returning(_MAPPING.c.id),
-    "postgresql": postgresql.insert(_MAPPING).on_conflict_do_nothing().returning(_MAPPING.c.id),
-}
+_INSERT_NEW = dialect.insert_if_new(_MAPPING)
 
 
 async def find(session: AsyncSession, kind: LinkKind, side: Side, value: str) -> str | None:

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billsync.store import dialect, events, prepared
@@ -29,16 +28,7 @@ from billsync.store.status import (
 # The hot-path statements are built once, with named parameters (see store/leases.py).
 _RUN: sa.Table = Run.__table__  # type: ignore[assignment]  # declarative maps a Table
 
-#: Dialect name -> INSERT ... ON CONFLICT (flow_id, event_id) DO NOTHING RETURNING id
-#: (values keyed by column).
-_CREATE = {
-    "sqlite": sqlite.insert(_RUN)
-    .on_conflict_do_nothing(index_elements=["flow_id", "event_id"])
-    .returning(_RUN.c.id),
-    "postgresql": postgresql.insert(_RUN)
-    .on_conflict_do_nothing(index_elements=["flow_id", "event_id"])
-    .returning(_RUN.c.id),
-}
+_CREATE = dialect.insert_if_new(_RUN, ["flow_id", "event_id"])
 
 _LEAVE_RUNNING = (
     sa.update(_RUN)
