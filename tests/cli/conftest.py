@@ -56,6 +56,14 @@ class Cli:
 
         return asyncio.run(main())
 
+    def create_database(self) -> None:
+        """What `billsync serve` does at start: create and migrate the database."""
+
+        async def migrate(app: App) -> None:
+            await app.migrate()
+
+        self.in_app(migrate)
+
     def add_connections(self) -> tuple[int, int]:
         togai = self.json(
             "connections",

@@ -278,6 +278,7 @@ def test_mappings_rebuild_reports_conflicts(run: Cli) -> None:
 
 
 def test_mappings_rebuild_needs_connections(run: Cli) -> None:
+    run.create_database()
     result = run("mappings", "rebuild", ok=False)
     assert result.exit_code == 1
     assert "0 togai connections exist" in result.stderr

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from billsync import errors
 from billsync.clock import Clock, SystemClock
 from billsync.config import Settings
 from billsync.connectors import spec
@@ -99,6 +100,34 @@ def load_settings(
         shown = "127.0.0.1" if shown in ("0.0.0.0", "::", "") else shown
         update["public_url"] = f"http://{shown}:{update.get('port', settings.port)}"
     return settings.model_copy(update=update)
+
+
+class DatabaseMissingError(errors.ConfigError):
+    """There is no billsync database at the configured URL."""
+
+
+async def require_database(settings: Settings) -> None:
+    """Raise DatabaseMissingError, creating nothing, unless a billsync database exists at
+    `settings.database_url` (read-only commands must not leave an empty database behind)."""
+    db = Database(settings.database_url)
+    try:
+        try:
+            found = await db.exists()
+        except Exception as exc:  # the driver's own error: unreachable server, bad database
+            # The driver's first line ("database \"x\" does not exist"); it never holds the
+            # password, which display_url masks.
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            raise DatabaseMissingError(
+                f"cannot open the database {db.display_url}: "
+                f"{reason[0] if reason else type(exc).__name__}"
+            ) from exc
+    finally:
+        await db.dispose()
+    if not found:
+        raise DatabaseMissingError(
+            f"no billsync database at {db.display_url} (nothing was created): pass --db or "
+            "set BILLSYNC_DATABASE_URL; `billsync serve` and `billsync demo` create one"
+        )
 
 
 def open_app_vault(settings: Settings, db: Database) -> Vault:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 import typer
 
 from billsync.app import App, connection_admin, connections
+from billsync.connectors import catalogue
+from billsync.connectors.spec import AppSpec
 from billsync.cli.context import (
     ACTOR,
     DB_HELP,
@@ -35,12 +38,24 @@ def _values(pairs: list[str]) -> dict[str, str]:
     return values
 
 
-def _prompt_secrets(app: App, app_name: str, values: dict[str, str]) -> dict[str, str]:
-    """Ask for required secret fields not given on the command line (typed, not echoed)."""
+def _checked_spec(app_name: str, values: dict[str, str]) -> AppSpec:
+    """The app's declaration, once the app and every given field are known: a typo is
+    reported before any secret is asked for."""
+    registry = catalogue.default_registry()
     try:
-        spec = app.registry.app(app_name)
+        spec = registry.app(app_name)
     except KeyError:
-        return values
+        fail(f"unknown app {app_name!r} (apps: {', '.join(a.name for a in registry.apps)})")
+    known = [f.name for f in spec.fields]
+    for name in sorted(set(values) - set(known)):
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        fail(f"{app_name} has no connection field {name!r}: {hint}(fields: {', '.join(known)})")
+    return spec
+
+
+def _prompt_secrets(spec: AppSpec, values: dict[str, str]) -> dict[str, str]:
+    """Ask for required secret fields not given on the command line (typed, not echoed)."""
     for field in spec.fields:
         if field.secret and field.required and not values.get(field.name):
             values[field.name] = typer.prompt(field.label, hide_input=True)
@@ -71,14 +86,14 @@ def add(
 ) -> None:
     """Verify the credentials with the app, then save the connection."""
     given = _values(value)
+    values = _prompt_secrets(_checked_spec(app_name, given), given)
 
     async def op(app: App) -> connections.ConnectionInfo:
-        values = _prompt_secrets(app, app_name, given)
         return await connections.create(
             app, app_name=app_name, name=name, values=values, rate_limit=rate_limit, actor=ACTOR
         )
 
-    info = run(db, op)
+    info = run(db, op, create=True)
     if as_json:
         print_json(info)
         return

@@ -27,6 +27,7 @@ from rich.table import Table
 
 from billsync import errors
 from billsync.app import App, build
+from billsync.app.root import DatabaseMissingError, require_database
 from billsync.cli.serve import load_settings
 
 T = TypeVar("T")
@@ -46,8 +47,11 @@ def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
 
 
 @asynccontextmanager
-async def open_app(db: str | None) -> AsyncIterator[App]:
-    """The App on `db`, migrated; its clients and database closed on exit."""
+async def open_app(db: str | None, *, create: bool = False) -> AsyncIterator[App]:
+    """The App on `db`, migrated; its clients and database closed on exit.
+
+    Without `create`, a missing database is an error (DatabaseMissingError) and nothing is
+    created: only set-up commands (and serve, demo) make a new one."""
     previous = structlog.get_config()
     structlog.configure(
         logger_factory=_stderr_logger,
@@ -55,7 +59,10 @@ async def open_app(db: str | None) -> AsyncIterator[App]:
         cache_logger_on_first_use=False,
     )
     try:
-        app = build(load_settings(db=db))
+        settings = load_settings(db=db)
+        if not create:
+            await require_database(settings)
+        app = build(settings)
         try:
             await app.migrate()
             yield app
@@ -66,16 +73,33 @@ async def open_app(db: str | None) -> AsyncIterator[App]:
         structlog.configure(**previous)
 
 
+def database_exists(db: str | None) -> bool:
+    """Whether `db` (or the configured database) exists; creates nothing."""
+
+    async def check() -> bool:
+        try:
+            await require_database(load_settings(db=db))
+        except DatabaseMissingError:
+            return False
+        return True
+
+    return asyncio.run(check())
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     errors_console.print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(code)
 
 
-def run(db: str | None, operation: Callable[[App], Awaitable[T]]) -> T:
-    """Run `operation` on the App; a billsync error becomes a message and exit code 1."""
+def run(
+    db: str | None, operation: Callable[[App], Awaitable[T]], *, create: bool = False
+) -> T:
+    """Run `operation` on the App; a billsync error becomes a message and exit code 1.
+
+    `create`: a set-up command, which may create (and migrate) a missing database."""
 
     async def main() -> T:
-        async with open_app(db) as app:
+        async with open_app(db, create=create) as app:
             return await operation(app)
 
     try:

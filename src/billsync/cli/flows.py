@@ -10,6 +10,7 @@ import typer
 
 from billsync.app import App, flow_admin, flows
 from billsync.cli.context import (
+    database_exists,
     ACTOR,
     DB_HELP,
     JSON_HELP,
@@ -75,7 +76,8 @@ def _public(detail: flow_admin.FlowDetail) -> dict[str, Any]:
 def templates(as_json: bool = JSON, db: str | None = DB) -> None:
     """The predefined flows, and the flows already created from each."""
     items = list_templates()
-    existing = run(db, flow_admin.list_all)
+    # The catalogue needs no database: before set-up there are simply no flows yet.
+    existing = run(db, flow_admin.list_all) if database_exists(db) else []
     made: dict[str, list[int]] = {}
     for detail in existing:
         if detail.flow.template_key:
@@ -135,7 +137,7 @@ def add(
             created = [flow, *companions]
         return [await flow_admin.get(app, f.id) for f in created]
 
-    details = run(db, op)
+    details = run(db, op, create=True)
     if as_json:
         print_json([_public(d) for d in details])
         return

@@ -13,6 +13,7 @@ from billsync.cli.context import (
     JSON_HELP,
     console,
     errors_console,
+    fail,
     print_json,
     print_table,
     run,
@@ -35,6 +36,11 @@ def show(
 ) -> None:
     """The object(s) `id` is linked to on the other side; exit 1 when unmapped."""
     found = run(db, lambda app: mapping_ops.lookup(app, id, kind=kind))
+    if not found:
+        what = f" {kind.value}" if kind else ""
+        if as_json:
+            print_json(found)
+        fail(f"no{what} mapping matches {id!r}: billsync has not linked it to anything")
     if as_json:
         print_json(found)
     else:
@@ -43,8 +49,6 @@ def show(
             ["kind", "togai id", "razorpay id", "run"],
             [[m.kind, m.togai_id, m.razorpay_id, m.run_id] for m in found],
         )
-    if not found:
-        raise typer.Exit(1)
 
 
 @app.command("rebuild")

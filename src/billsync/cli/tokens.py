@@ -28,7 +28,7 @@ def create(
     db: str | None = DB,
 ) -> None:
     """Create a token and print it once (only its digest is stored)."""
-    info, token = run(db, lambda app: token_ops.create(app, name, actor=ACTOR))
+    info, token = run(db, lambda app: token_ops.create(app, name, actor=ACTOR), create=True)
     if as_json:
         print_json({"name": info.name, "token": token, "created_at": info.created_at})
         return

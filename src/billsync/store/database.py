@@ -32,7 +32,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.engine import Connection as SyncConnection
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -255,6 +255,24 @@ class Database:
             await session.commit()
         finally:
             await session.close()
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password masked, safe to show in messages."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    async def exists(self) -> bool:
+        """Whether a billsync database is already here, found without creating anything:
+        the SQLite file exists, or PostgreSQL has the migrations' version table (connection
+        errors propagate)."""
+        if self.is_sqlite:
+            path = self.sqlite_path
+            return path is not None and path.exists()
+        async with self.engine.connect() as conn:
+            found = await conn.run_sync(
+                lambda sync: inspect(sync).has_table("alembic_version")
+            )
+        return bool(found)
 
     async def migrate(self, revision: str = "head") -> None:
         """Bring the schema to `revision` with the migrations shipped in the package."""
