@@ -8,8 +8,6 @@ from typing import Any
 import typer
 
 from billsync.app import App, connection_admin, connections
-from billsync.connectors import catalogue
-from billsync.connectors.spec import AppSpec
 from billsync.cli.context import (
     ACTOR,
     DB_HELP,
@@ -21,6 +19,8 @@ from billsync.cli.context import (
     print_table,
     run,
 )
+from billsync.connectors import catalogue
+from billsync.connectors.spec import AppSpec
 
 app = typer.Typer(help="Connections: credentials for one Togai or Razorpay account.")
 

@@ -91,9 +91,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def run(
-    db: str | None, operation: Callable[[App], Awaitable[T]], *, create: bool = False
-) -> T:
+def run(db: str | None, operation: Callable[[App], Awaitable[T]], *, create: bool = False) -> T:
     """Run `operation` on the App; a billsync error becomes a message and exit code 1.
 
     `create`: a set-up command, which may create (and migrate) a missing database."""

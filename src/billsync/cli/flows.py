@@ -10,11 +10,11 @@ import typer
 
 from billsync.app import App, flow_admin, flows
 from billsync.cli.context import (
-    database_exists,
     ACTOR,
     DB_HELP,
     JSON_HELP,
     console,
+    database_exists,
     print_fields,
     print_json,
     print_table,

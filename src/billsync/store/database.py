@@ -269,9 +269,7 @@ class Database:
             path = self.sqlite_path
             return path is not None and path.exists()
         async with self.engine.connect() as conn:
-            found = await conn.run_sync(
-                lambda sync: inspect(sync).has_table("alembic_version")
-            )
+            found = await conn.run_sync(lambda sync: inspect(sync).has_table("alembic_version"))
         return bool(found)
 
     async def migrate(self, revision: str = "head") -> None:

@@ -39,12 +39,22 @@ def _problems(exc: errors.FlowError) -> dict[str, str]:
     return found
 
 
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
 def _connector_message(app_title: str, exc: errors.ConnectorError) -> str:
+    """One sentence about the test call; the connectors' verify messages already name the
+    app and what it refused, so they are not wrapped in a second "rejected" clause."""
+    message = exc.message
+    if message.startswith(app_title) or exc.operation == "verify":
+        return _sentence(message)
     if isinstance(exc, errors.AuthError):
-        return f"{app_title} rejected these credentials: {exc.message}"
+        return _sentence(f"{app_title} rejected these credentials: {message}")
     if isinstance(exc, errors.RetryableError):
-        return f"Could not reach {app_title} to test the connection: {exc.message}"
-    return f"{app_title} refused the test call: {exc.message}"
+        return _sentence(f"Could not reach {app_title} to test the connection: {message}")
+    return _sentence(f"{app_title} refused the test call: {message}")
 
 
 def _values(app_spec: spec.AppSpec, data: FormData, *, keep_blank_secrets: bool) -> dict[str, str]:

@@ -178,6 +178,28 @@ async def test_verify_bad_token() -> None:
             await client.verify()
 
 
+@pytest.mark.parametrize(
+    ("base_url", "hint"),
+    [
+        ("http://togai.test/v1", "remove '/v1' from the end of base_url"),
+        ("http://togai.test/", "check base_url"),
+    ],
+)
+async def test_verify_404_names_base_url_with_a_hint(base_url: str, hint: str) -> None:
+    def not_found(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={"errorMessage": "Not Found"})
+
+    transport = httpx.MockTransport(not_found)
+    async with TogaiClient(TOKEN, base_url=base_url, transport=transport) as client:
+        with pytest.raises(errors.RejectedError) as info:
+            await client.verify()
+    message = info.value.message
+    assert message.startswith(f"{base_url.rstrip('/')} did not answer like Togai's API")
+    assert "(GET /accounts: HTTP 404)" in message
+    assert message.endswith(hint) or f"{hint}:" in message
+    assert "togai verify: Not Found" not in message
+
+
 async def test_verify_unreachable() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)

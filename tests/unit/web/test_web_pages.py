@@ -156,7 +156,12 @@ async def test_a_secret_is_replaced_only_after_the_new_value_is_tested(ui: Ui) -
     }
     refused = await ui.http.post(f"/ui/connections/{created.id}", data=form)
     assert refused.status_code == 422
-    assert "rejected these credentials" in refused.text and "Nothing was changed" in refused.text
+    # Said once, as one sentence, then what happened.
+    assert (
+        "Razorpay rejected the key id/secret: check key_id (rzp_test_… or rzp_live_…) and "
+        "key_secret, and that both belong to the same mode. Nothing was changed."
+    ) in refused.text
+    assert refused.text.count("rejected") == 1
     assert "not-the-secret" not in refused.text
 
     # An empty secret keeps its value; the rotated webhook secret is tested and stored.

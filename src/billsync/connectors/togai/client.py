@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 from pydantic import ValidationError
@@ -144,6 +144,28 @@ class TogaiClient:
                 ambiguous=False,
                 internal_message=exc.internal_message,
             ) from exc
+        except errors.PermanentError as exc:
+            raise self._not_togai(exc) from exc
+
+    def _not_togai(self, exc: errors.ConnectorError) -> errors.RejectedError:
+        """A 404 (or another refusal) from GET /accounts: base_url points elsewhere."""
+        path = urlsplit(self.base_url).path.rstrip("/")
+        if path:
+            hint = (
+                f"remove {path!r} from the end of base_url: Togai's API paths start at the "
+                f"host (e.g. {PRODUCTION_URL})"
+            )
+        else:
+            hint = "check base_url"
+        answer = f"HTTP {exc.status}" if exc.status else exc.message
+        return errors.RejectedError(
+            f"{self.base_url} did not answer like Togai's API (GET /accounts: {answer}): {hint}",
+            app=APP,
+            operation="verify",
+            status=exc.status,
+            field="base_url",
+            internal_message=exc.internal_message,
+        )
 
     # -- accounts and customers -------------------------------------------------------
 
