@@ -39,8 +39,10 @@ class IdLink:
 class IncomingEvent:
     """A trigger occurrence as parsed by a connector, before it is stored.
 
-    `external_id` is the deduplication key (Razorpay: X-Razorpay-Event-Id; Togai: entity id
-    + transition, so a webhook and a poll that see the same change collide). `entity_key`
+    `external_id` is the deduplication key, derived from what the provider vouches for, so a
+    webhook and a poll that see the same change collide and a replay stores nothing new
+    (Razorpay: event type + payment or entity id from the signed body; Togai: entity id +
+    transition). `entity_key`
     orders runs: runs sharing it execute one after another (design invariant 6).
     `trigger` is None for event types no catalogue trigger knows: stored, then ignored.
     """

@@ -37,7 +37,7 @@ async def test_signed_razorpay_webhook_stores_event_and_run_before_answering(env
     [event] = await _events(env)
     assert (event.trigger, event.external_id, event.status) == (
         "invoice.paid",
-        "evt_1",
+        "invoice.paid:pay_A1",
         EventStatus.RECEIVED.value,
     )
     assert event.entity_key == "togai-account:acc-1"
@@ -55,6 +55,38 @@ async def test_duplicate_delivery_answers_200_and_creates_nothing(env: Env) -> N
     assert again.json() == {"stored": 0, "duplicates": 1, "runs": 0}
     assert len(await _events(env)) == 1
     assert await _run_count(env) == 1
+
+
+async def test_a_replayed_signed_body_under_another_or_no_event_id_stores_nothing(
+    env: Env,
+) -> None:
+    # Issue #11 "replays": the event id header is not signed, the body is.
+    first = await env.razorpay_post(invoice_paid(), event_id="evt_orig", secret=WEBHOOK_SECRET)
+    assert first.json() == {"stored": 1, "duplicates": 0, "runs": 1}
+    before = _counter("razorpay", "duplicate")
+    for replay_id in ("evt_forged_1", "evt_forged_2", None):
+        again = await env.razorpay_post(invoice_paid(), event_id=replay_id, secret=WEBHOOK_SECRET)
+        assert again.status_code == 200, again.text
+        assert again.json() == {"stored": 0, "duplicates": 1, "runs": 0}
+    assert len(await _events(env)) == 1
+    assert await _run_count(env) == 1
+    # Counted in /metrics as duplicates.
+    assert _counter("razorpay", "duplicate") == before + 3
+    metrics = await env.http.get("/metrics")
+    assert 'billsync_webhooks_total{app="razorpay",outcome="duplicate"}' in metrics.text
+
+
+async def test_a_second_payment_of_the_same_invoice_is_a_new_event(env: Env) -> None:
+    first = invoice_paid(event="invoice.partially_paid")
+    second = invoice_paid()
+    second["payload"]["payment"]["entity"]["id"] = "pay_A2"
+    for envelope in (first, second):
+        r = await env.razorpay_post(envelope, event_id=None, secret=WEBHOOK_SECRET)
+        assert r.json()["stored"] == 1
+    assert sorted(e.external_id for e in await _events(env)) == [
+        "invoice.paid:pay_A2",
+        "invoice.partially_paid:pay_A1",
+    ]
 
 
 async def test_wrong_or_missing_signature_is_401_and_stores_nothing(env: Env) -> None:

@@ -51,7 +51,7 @@ async def test_migrate_twice_is_a_no_op(fresh: Database) -> None:
     await db.migrate()
     async with db.engine.connect() as conn:
         version = (await conn.exec_driver_sql("SELECT version_num FROM alembic_version")).all()
-    assert version == [("0002",)]
+    assert version == [("0003",)]
 
 
 async def test_sqlite_connections_use_wal_and_foreign_keys(db: Database) -> None:

@@ -122,7 +122,8 @@ async def test_invoice_paid_carries_every_entity_and_orders_by_togai_account() -
     [event] = await parse_webhook(None, headers, body)
     assert event.trigger == "invoice.paid"
     assert event.event_type == "invoice.paid"
-    assert event.external_id == "evt_1"
+    # Keyed on the signed body, never on the unsigned event id header.
+    assert event.external_id == "invoice.paid:pay_DEWHsM9ByjCjYS"
     assert event.entity_key == "togai-account:acc.1"
     assert event.payload == {
         "event": "invoice.paid",
@@ -138,9 +139,14 @@ async def test_invoice_paid_carries_every_entity_and_orders_by_togai_account() -
     assert model.model_validate(event.payload).invoice.id == INVOICE["id"]  # type: ignore[attr-defined]
 
 
-async def test_without_event_id_header_the_key_is_event_entity_and_time() -> None:
-    [event] = await parse_webhook(None, {}, _envelope("payment.captured", payment=PAYMENT))
-    assert event.external_id == "payment.captured:pay_DEWHsM9ByjCjYS:1567686996"
+async def test_a_payment_event_is_keyed_on_its_payment_whatever_the_event_id_header() -> None:
+    body = _envelope("payment.captured", payment=PAYMENT)
+    keys = {
+        (await parse_webhook(None, headers, body))[0].external_id
+        for headers in ({}, {"X-Razorpay-Event-Id": "evt_A"}, {"X-Razorpay-Event-Id": "evt_B"})
+    }
+    assert keys == {"payment.captured:pay_DEWHsM9ByjCjYS"}
+    [event] = await parse_webhook(None, {}, body)
     assert event.entity_key == "razorpay-payment:pay_DEWHsM9ByjCjYS"
 
 
@@ -151,6 +157,7 @@ async def test_refund_is_keyed_on_the_refund() -> None:
     )
     assert event.trigger == "refund.processed"
     assert event.entity_key == "razorpay-refund:rfnd_1"
+    assert event.external_id == "refund.processed:rfnd_1"
 
 
 async def test_payment_link_notes_give_the_account() -> None:
@@ -160,7 +167,7 @@ async def test_payment_link_notes_give_the_account() -> None:
     [event] = await parse_webhook(None, {"x-razorpay-event-id": "evt_9"}, body)
     assert (event.trigger, event.external_id, event.entity_key) == (
         "payment_link.paid",
-        "evt_9",
+        "payment_link.paid:pay_DEWHsM9ByjCjYS",
         "togai-account:acc.9",
     )
 
@@ -172,6 +179,40 @@ async def test_unknown_event_types_are_kept_without_a_trigger() -> None:
     assert event.trigger is None
     assert event.event_type == "order.paid"
     assert event.entity_key == "razorpay-order:order_DEWHZoU57pgISd"
+    assert event.external_id == "order.paid:pay_DEWHsM9ByjCjYS"
+
+
+async def test_an_event_once_per_entity_is_keyed_on_that_entity() -> None:
+    [event] = await parse_webhook(None, {}, _envelope("invoice.expired", invoice=INVOICE))
+    assert event.external_id == "invoice.expired:inv_DEWHZlfIcdVIXL"
+
+
+async def test_other_event_types_are_keyed_on_every_entity_and_their_time() -> None:
+    sub = {"id": "sub_1", "entity": "subscription"}
+    body = _envelope("subscription.charged", subscription=sub, payment=PAYMENT)
+    [event] = await parse_webhook(None, {"X-Razorpay-Event-Id": "evt_x"}, body)
+    assert event.external_id == (
+        "subscription.charged:payment=pay_DEWHsM9ByjCjYS,subscription=sub_1@1567686996"
+    )
+    # The same kind of event on the same entities at another time is another event.
+    later = json.loads(body)
+    later["created_at"] += 60
+    [again] = await parse_webhook(None, {}, json.dumps(later).encode())
+    assert again.external_id != event.external_id
+
+
+async def test_an_overlong_key_becomes_a_digest_that_fits_the_column() -> None:
+    many = {f"entity{i:02d}": {"id": f"id_{i:02d}_" + "x" * 20} for i in range(20)}
+    [event] = await parse_webhook(None, {}, _envelope("made.up", **many))
+    assert len(event.external_id) <= 255
+    assert event.external_id.startswith("made.up:sha256:")
+
+
+async def test_a_nonsense_created_at_keeps_no_time_instead_of_failing() -> None:
+    body = json.loads(_envelope("payment.captured", payment=PAYMENT))
+    body["created_at"] = 10**30
+    [event] = await parse_webhook(None, {}, json.dumps(body).encode())
+    assert event.occurred_at is None
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"payload": {}}'])

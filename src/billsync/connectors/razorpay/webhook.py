@@ -1,7 +1,9 @@
 """Razorpay webhooks: signature check (before any parsing) and event extraction.
 
 Razorpay signs the exact raw body with HMAC-SHA256 under the webhook secret and sends the
-lowercase hex digest in X-Razorpay-Signature; the event id is only in X-Razorpay-Event-Id.
+lowercase hex digest in X-Razorpay-Signature. Its event id travels only in the unsigned
+X-Razorpay-Event-Id header, so billsync does not dedupe on it: the key comes from the signed
+body (connectors/razorpay/event.py), and a replay under any event id stores nothing new.
 """
 
 from __future__ import annotations
@@ -10,29 +12,14 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from billsync import errors
 from billsync.connectors.razorpay.errors import APP
+from billsync.connectors.razorpay.event import to_event
 from billsync.domain import IncomingEvent
 
 SIGNATURE_HEADER = "X-Razorpay-Signature"
-EVENT_ID_HEADER = "X-Razorpay-Event-Id"
-
-#: Trigger keys billsync knows; any other event type is stored with trigger=None.
-TRIGGER_KEYS = frozenset(
-    {
-        "invoice.paid",
-        "invoice.partially_paid",
-        "invoice.expired",
-        "payment.captured",
-        "payment_link.paid",
-        "refund.processed",
-    }
-)
-#: Entities whose notes may carry togai_account_id, in order of preference.
-_OWNER_ENTITIES = ("invoice", "payment_link", "payment")
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -65,75 +52,6 @@ def verify_webhook(headers: Mapping[str, str], body: bytes, secret: str) -> None
         raise errors.SignatureError(f"{SIGNATURE_HEADER} does not match the body")
 
 
-def _entities(envelope: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    payload = envelope.get("payload")
-    found: dict[str, dict[str, Any]] = {}
-    if isinstance(payload, dict):
-        for name, wrapper in payload.items():
-            entity = wrapper.get("entity") if isinstance(wrapper, dict) else None
-            if isinstance(entity, dict):
-                found[name] = entity
-    return found
-
-
-def _notes_account(entity: Mapping[str, Any]) -> str | None:
-    notes = entity.get("notes")
-    if isinstance(notes, dict):
-        value = notes.get("togai_account_id")
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
-def _primary(event_type: str, entities: Mapping[str, dict[str, Any]]) -> tuple[str, str] | None:
-    """(entity name, id) of the object the event is about: its prefix, e.g. refund.*."""
-    prefix = event_type.split(".", 1)[0]
-    for name in (prefix, *entities):
-        entity = entities.get(name)
-        if entity is not None and entity.get("id"):
-            return name, str(entity["id"])
-    return None
-
-
-def to_event(headers: Mapping[str, str], envelope: Mapping[str, Any]) -> IncomingEvent:
-    """One IncomingEvent from a parsed envelope (the catalogue's payload and keys)."""
-    event_type = str(envelope.get("event") or "")
-    if not event_type:
-        raise errors.RejectedError(
-            "Razorpay webhook without an event type", app=APP, operation="parse webhook"
-        )
-    entities = _entities(envelope)
-    payload: dict[str, Any] = {"event": event_type, "account_id": envelope.get("account_id")}
-    payload.update(entities)
-    primary = _primary(event_type, entities)
-    created_at = envelope.get("created_at")
-    external_id = _header(headers, EVENT_ID_HEADER) or ":".join(
-        [event_type, primary[1] if primary else "", str(created_at or "")]
-    )
-    account = next(
-        (a for name in _OWNER_ENTITIES if (a := _notes_account(entities.get(name, {})))), None
-    )
-    if account:
-        entity_key = f"togai-account:{account}"
-    elif primary:
-        entity_key = f"razorpay-{primary[0]}:{primary[1]}"
-    else:
-        entity_key = f"razorpay-event:{external_id}"
-    occurred_at = (
-        datetime.fromtimestamp(created_at, UTC)
-        if isinstance(created_at, int) and not isinstance(created_at, bool)
-        else None
-    )
-    return IncomingEvent(
-        trigger=event_type if event_type in TRIGGER_KEYS else None,
-        event_type=event_type,
-        external_id=external_id,
-        entity_key=entity_key,
-        payload=payload,
-        occurred_at=occurred_at,
-    )
-
-
 async def parse_webhook(
     client: Any, headers: Mapping[str, str], body: bytes
 ) -> Sequence[IncomingEvent]:
@@ -148,4 +66,5 @@ async def parse_webhook(
         raise errors.RejectedError(
             "Razorpay webhook body is not an object", app=APP, operation="parse webhook"
         )
-    return [to_event(headers, envelope)]
+    # The event id header is deliberately unused: it is not signed (see event.py).
+    return [to_event(envelope)]
