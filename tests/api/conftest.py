@@ -31,12 +31,12 @@ from billsync.store.vault import Vault
 
 TOGAI_TOKEN = togai_sandbox.TogaiSandboxConfig().token
 RZP = razorpay_sandbox.RazorpaySandboxConfig()
-TOGAI_VALUES = {"api_token": TOGAI_TOKEN, "base_url": "http://togai.test"}
+TOGAI_VALUES = {"api_token": TOGAI_TOKEN, "base_url": "https://togai.test"}
 RAZORPAY_VALUES = {
     "key_id": RZP.key_id,
     "key_secret": RZP.key_secret,
     "webhook_secret": "api-test-webhook-secret",
-    "base_url": "http://razorpay.test",
+    "base_url": "https://razorpay.test",
 }
 
 

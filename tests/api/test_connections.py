@@ -35,7 +35,8 @@ async def test_create_verifies_then_saves_and_never_shows_secrets(env: Env) -> N
     assert body["webhook_url"] == f"http://billsync.test/webhooks/razorpay/{body['id']}"
     assert body["options"] == {
         "key_id": RAZORPAY_VALUES["key_id"],
-        "base_url": "http://razorpay.test",
+        "base_url": "https://razorpay.test",
+        "sandbox": "no",
     }
     for secret in (RAZORPAY_VALUES["key_secret"], RAZORPAY_VALUES["webhook_secret"]):
         assert secret not in r.text

@@ -74,6 +74,8 @@ class Cli:
             f"api_token={TOGAI.token}",
             "-v",
             f"base_url={self.togai_url}",
+            "-v",
+            "sandbox=yes",
         )
         razorpay = self.json(
             "connections",
@@ -88,6 +90,8 @@ class Cli:
             "webhook_secret=cli-test-webhook-secret",
             "-v",
             f"base_url={self.razorpay_url}",
+            "-v",
+            "sandbox=yes",
         )
         return int(togai["id"]), int(razorpay["id"])
 

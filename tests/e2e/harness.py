@@ -128,7 +128,7 @@ class Stack:
                 app,
                 app_name="togai",
                 name="Togai e2e",
-                values={"api_token": TOGAI_TOKEN, "base_url": self.togai_url},
+                values={"api_token": TOGAI_TOKEN, "base_url": self.togai_url, "sandbox": "yes"},
                 rate_limit=200,
             )
             razorpay = await connection_ops.create(
@@ -140,6 +140,7 @@ class Stack:
                     "key_secret": RZP_KEY[1],
                     "webhook_secret": RZP_WEBHOOK_SECRET,
                     "base_url": self.razorpay_url,
+                    "sandbox": "yes",
                 },
             )
             await flow_ops.ensure_templates(app, {"togai": togai.id, "razorpay": razorpay.id})

@@ -15,6 +15,7 @@ from typing import Any
 from billsync import errors
 from billsync.app import connections
 from billsync.app.root import App
+from billsync.connectors import spec
 from billsync.store import audit, events
 from billsync.store import connections as store
 from billsync.store import flows as flow_store
@@ -61,16 +62,29 @@ async def update(
     rate_limit: float | None = _UNSET,
     actor: str = "cli",
 ) -> connections.ConnectionInfo:
-    """Rename, change field values (merged over the stored ones) or the rate limit."""
+    """Rename, change field values (merged over the stored ones) or the rate limit.
+
+    Moving a connection to another host (a URL field such as base_url changes) requires its
+    outbound secrets in the same call: the stored ones were entered for the old host and
+    are never sent anywhere else (not even to verify). The audit entry names the changed
+    fields, the old and new URL, and which secrets were entered, never their values."""
     row = await _row(app, connection_id)
     app_spec = app.registry.app(row.app)
     changed: list[str] = []
     secret_values: dict[str, str] | None = None
     options: dict[str, str] | None = None
+    detail: dict[str, Any] = {}
     if values:
         current = store.values(app.vault, row)
         secret_values, options = connections.split_values(app_spec, {**current, **values})
         changed = sorted(k for k in values if current.get(k) != values[k])
+        moved = connections.url_changes(app_spec, row.options, options)
+        if moved:
+            _require_secrets_for_move(app_spec, store.secret_values(app.vault, row), values)
+            detail.update(moved)
+            detail["secrets_entered"] = sorted(
+                f.name for f in app_spec.fields if f.secret and values.get(f.name)
+            )
         if changed:
             await connections.verify_values(app, app_spec, {**options, **secret_values})
     if name is not None and name != row.name:
@@ -102,11 +116,33 @@ async def update(
                 action="connection.update",
                 target=f"connection:{connection_id}",
                 now=now,
-                detail={"fields": changed},
+                detail={"fields": changed, **detail},
             )
     await app.clients.forget(connection_id)
     app.limiters.forget(str(connection_id))
     return connections.info(app, updated)
+
+
+def _require_secrets_for_move(
+    app_spec: spec.AppSpec, stored: Mapping[str, str], given: Mapping[str, str]
+) -> None:
+    """Refuse a host change unless every stored outbound secret is given again."""
+    missing = [
+        f
+        for f in app_spec.fields
+        if f.secret and f.outbound and stored.get(f.name) and not given.get(f.name)
+    ]
+    if missing:
+        names = ", ".join(f.name for f in missing)
+        raise connections.InvalidConnectionError(
+            f"changing the API base URL sends the credentials to a new host: enter {names} "
+            "again in the same request (stored secrets never leave for another host)",
+            field=missing[0].name,
+            problems=[
+                (f.name, f"{f.label} must be entered again when the base URL changes")
+                for f in missing
+            ],
+        )
 
 
 async def _flows_using(app: App, connection_id: int) -> list[str]:
@@ -202,4 +238,5 @@ async def rotate_webhook_secret(
             now=now,
         )
     await app.clients.forget(connection_id)
-    return connections.info(app, updated)
+    # The new URL is shown this once (it is the only way to learn it).
+    return connections.info(app, updated, reveal=True)

@@ -15,13 +15,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from billsync import errors
+from billsync.app import base_url
 from billsync.app.root import App
 from billsync.connectors import spec
 from billsync.engine.clients import close_client
 from billsync.store import audit
 from billsync.store import connections as store
 from billsync.store.models import Connection
+
+log = structlog.get_logger(__name__)
+
+#: How much of a webhook URL token is shown after creation (enough to tell two apart).
+TOKEN_PREFIX_SHOWN = 4
 
 
 class InvalidConnectionError(errors.FlowError):
@@ -30,8 +38,9 @@ class InvalidConnectionError(errors.FlowError):
 
 @dataclass(frozen=True)
 class ConnectionInfo:
-    """What faces may show: never a secret value (the Togai URL token is shown once to
-    the user who sets up the webhook, like a provider's signing secret)."""
+    """What faces may show: never a secret value. The Togai URL token is shown once, when
+    the connection is created and after a rotation (like a provider's signing secret);
+    every other read shows only its first characters."""
 
     id: int
     app: str
@@ -64,37 +73,90 @@ def split_values(
             problems.append((name, f"must be one of {', '.join(definition.choices)}"))
             continue
         (secret_values if definition.secret else options)[name] = value
+    sandbox = options.get("sandbox") == "yes"
+    for definition in app_spec.fields:
+        url = options.get(definition.name) if definition.url else None
+        why = base_url.problem(url, sandbox=sandbox) if url else None
+        if why:
+            problems.append((definition.name, f"{definition.label} {why}"))
     if problems:
         field, message = problems[0]
         raise InvalidConnectionError(f"{field}: {message}", field=field, problems=problems)
     return secret_values, options
 
 
-def webhook_url(app: App, row: Connection) -> str:
+def url_changes(
+    app_spec: spec.AppSpec, old: Mapping[str, Any], new: Mapping[str, Any]
+) -> dict[str, dict[str, str | None]]:
+    """{field: {"old", "new"}} for each URL field (the host secrets go to) that changes:
+    what the audit log records about a move (URLs hold no credentials: base_url refuses
+    user:pass@)."""
+    return {
+        f.name: {"old": old.get(f.name), "new": new.get(f.name)}
+        for f in app_spec.fields
+        if f.url and old.get(f.name) != new.get(f.name)
+    }
+
+
+def webhook_url(app: App, row: Connection, *, reveal: bool = False) -> str:
+    """The connection's webhook URL; a URL token only in full when `reveal` (creation and
+    rotation), otherwise its first characters followed by "...": not a usable URL."""
     base = f"{app.public_url}/webhooks/{row.app}/{row.id}"
     token = store.webhook_token(app.vault, row)
-    return f"{base}/{token}" if token else base
+    if not token:
+        return base
+    return f"{base}/{token}" if reveal else f"{base}/{token[:TOKEN_PREFIX_SHOWN]}..."
 
 
-def info(app: App, row: Connection) -> ConnectionInfo:
+def info(app: App, row: Connection, *, reveal: bool = False) -> ConnectionInfo:
     return ConnectionInfo(
         id=row.id,
         app=row.app,
         name=row.name,
         options=dict(row.options),
         rate_limit=row.rate_limit,
-        webhook_url=webhook_url(app, row),
+        webhook_url=webhook_url(app, row, reveal=reveal),
+    )
+
+
+def unverified_message(app_spec: spec.AppSpec) -> str:
+    """The one answer to every failed verification but refused credentials: whether the
+    host was unreachable, answered something else, or answered an error, the caller learns
+    nothing more (base_url must not work as a port scanner); the server log has details."""
+    return (
+        f"could not verify the connection: no {app_spec.title} API answered as expected at "
+        "its base URL (check the URL and that this server can reach it; details are in the "
+        "server log)"
     )
 
 
 async def verify_values(app: App, app_spec: spec.AppSpec, values: Mapping[str, str]) -> None:
-    """Call the app with these credentials; raises AuthError, UnavailableError, ..."""
+    """Call the app with these credentials. Raises AuthError (the app refused them; its
+    message is the connector's fixed text) or UnavailableError with unverified_message()."""
     probe = Connection(app=app_spec.name, name="(verifying)", options={})
     client = app_spec.make_client(
         dict(values), transport=app.transport_for(probe), timeout=app.settings.http_timeout
     )
     try:
         await app_spec.verify(client)
+    except errors.AuthError as exc:
+        log.warning(
+            "connection verification: credentials refused",
+            app=app_spec.name,
+            detail=exc.internal_message,
+        )
+        raise
+    except errors.ConnectorError as exc:
+        log.warning(
+            "connection verification failed",
+            app=app_spec.name,
+            error=type(exc).__name__,
+            message=exc.message,
+            detail=exc.internal_message,
+        )
+        raise errors.UnavailableError(
+            unverified_message(app_spec), app=app_spec.name, operation="verify"
+        ) from exc
     finally:
         await close_client(client)
 
@@ -143,7 +205,8 @@ async def create(
             now=now,
             detail={"app": app_name, "name": name},
         )
-    return info(app, row)
+    # The one time a Togai webhook URL is shown whole (besides a rotation).
+    return info(app, row, reveal=True)
 
 
 async def find(app: App, app_name: str, name: str) -> ConnectionInfo | None:
@@ -175,8 +238,10 @@ async def ensure(
     if row is None:
         return await create(app, app_name=app_name, name=name, values=values, actor=actor)
     current = store.secret_values(app.vault, row)
+    # `ensure` is how billsync sets itself up (the demo registers the webhook URLs at the
+    # sandboxes), so it gets the whole URL; no face calls it.
     if current == secret_values and row.options == options:
-        return info(app, row)
+        return info(app, row, reveal=True)
     await verify_values(app, app_spec, {**options, **secret_values})
     async with app.db.write() as session:
         updated = await store.update(
@@ -193,8 +258,12 @@ async def ensure(
             action="connection.update",
             target=f"connection:{row.id}",
             now=app.clock.now(),
-            detail={"app": app_name, "name": name},
+            detail={
+                "app": app_name,
+                "name": name,
+                **url_changes(app_spec, row.options, options),
+            },
         )
     if updated is None:
         raise errors.ConfigError(f"connection {name!r} vanished while being updated")
-    return info(app, updated)
+    return info(app, updated, reveal=True)

@@ -73,7 +73,7 @@ async def wire(app: App, togai_url: str, razorpay_url: str) -> tuple[str, str]:
         app,
         app_name="togai",
         name=TOGAI_CONNECTION,
-        values={"api_token": TOGAI_TOKEN, "base_url": togai_url},
+        values={"api_token": TOGAI_TOKEN, "base_url": togai_url, "sandbox": "yes"},
     )
     razorpay = await connection_ops.ensure(
         app,
@@ -84,6 +84,7 @@ async def wire(app: App, togai_url: str, razorpay_url: str) -> tuple[str, str]:
             "key_secret": RAZORPAY_KEY_SECRET,
             "webhook_secret": RAZORPAY_WEBHOOK_SECRET,
             "base_url": razorpay_url,
+            "sandbox": "yes",
         },
     )
     async with httpx.AsyncClient(timeout=10) as http:

@@ -37,6 +37,28 @@ class ConnectionField:
     default: str | None = None
     description: str = ""
     choices: tuple[str, ...] = ()
+    #: The URL of the app's API: the host every outbound secret is sent to. Checked as a
+    #: URL (https; http only on loopback for a connection marked `sandbox`), and changing it
+    #: requires the outbound secrets in the same request (app/connection_admin.py).
+    url: bool = False
+    #: For secret fields: whether the secret is sent to the app's host (API keys, tokens).
+    #: False for secrets that only check what the app sends us (a webhook signing secret).
+    outbound: bool = True
+
+
+#: Marks a connection as a local sandbox/test connection: its API URL may then be plain
+#: http on this machine (billsync's sandboxes, tests). Every app with a URL field has it.
+SANDBOX_FIELD = ConnectionField(
+    name="sandbox",
+    label="Local sandbox",
+    required=False,
+    default="no",
+    choices=("no", "yes"),
+    description=(
+        "yes: a test connection whose API base URL may be http:// on this machine "
+        "(127.0.0.1, ::1, localhost), e.g. billsync's sandboxes; no: https only."
+    ),
+)
 
 
 class IdLookup(Protocol):

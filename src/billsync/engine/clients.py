@@ -13,10 +13,16 @@ per step was a tenth of a sync's transactions). A row is kept for `row_ttl_secon
 `forget()`, which the connection admin calls on every edit or delete, drops it at once, so
 an edit made in this process applies to the next step and one made in another process (a
 scale-out API) within the TTL.
+
+A client is reused only for the very row it was built from: same `updated_at`, key and
+options (the base URL among them). A client built with one host's credentials is never
+pointed at another host; a connection moved to a new host carries the secrets entered for
+it (app/connection_admin.update), and its next client is built from both at once.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -59,6 +65,15 @@ class PacedTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+def _stamp(connection: Connection) -> tuple[datetime, str, str]:
+    """What a cached client must have been built from to be reused."""
+    return (
+        connection.updated_at,
+        connection.key_id,
+        json.dumps(connection.options, sort_keys=True, default=str),
+    )
+
+
 class ClientCache:
     def __init__(
         self,
@@ -74,7 +89,7 @@ class ClientCache:
         self._vault = vault
         self._transport_for = transport_for
         self._timeout = timeout
-        self._clients: dict[int, tuple[datetime, str, Any]] = {}
+        self._clients: dict[int, tuple[tuple[datetime, str, str], Any]] = {}
         self._row_ttl = row_ttl_seconds
         self._rows: dict[int, tuple[float, Connection]] = {}
         self._limiters = limiters
@@ -93,11 +108,10 @@ class ClientCache:
         self._rows[connection.id] = (time.monotonic(), connection)
 
     async def get(self, connection: Connection) -> Any:
+        stamp = _stamp(connection)
         cached = self._clients.get(connection.id)
-        if cached is not None:
-            updated_at, key_id, client = cached
-            if updated_at == connection.updated_at and key_id == connection.key_id:
-                return client
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
         app = self._registry.app(connection.app)
         transport = self._transport_for(connection)
         if self._limiters is not None:
@@ -111,20 +125,20 @@ class ClientCache:
             timeout=self._timeout,
         )
         # Swap before awaiting, so concurrent callers never build (and leak) a second one.
-        self._clients[connection.id] = (connection.updated_at, connection.key_id, client)
+        self._clients[connection.id] = (stamp, client)
         if cached is not None:
-            await close_client(cached[2])
+            await close_client(cached[1])
         return client
 
     async def forget(self, connection_id: int) -> None:
         self._rows.pop(connection_id, None)
         cached = self._clients.pop(connection_id, None)
         if cached is not None:
-            await close_client(cached[2])
+            await close_client(cached[1])
 
     async def aclose(self) -> None:
         clients = list(self._clients.values())
         self._clients.clear()
         self._rows.clear()
-        for _, _, client in clients:
+        for _, client in clients:
             await close_client(client)

@@ -3,7 +3,8 @@
 A connection is tested on save (app/connections.create verifies the credentials first);
 its page shows the webhook URL to paste into Razorpay or Togai. Secret fields are never
 rendered: the edit form leaves them empty, and a value typed there replaces the stored
-one ("replace", never "show").
+one ("replace", never "show"). A Togai webhook URL carries a secret token: it is shown whole
+only in the answer to the creation and to "New webhook URL" (rotation), not on later visits.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from billsync import errors
@@ -143,7 +144,11 @@ def router(ui: Ui) -> APIRouter:
                 error=_connector_message(app_spec.title, exc),
                 status_code=422,
             )
-        return RedirectResponse(f"{PREFIX}/connections/{created.id}?created=1", status_code=303)
+        # Rendered here, not redirected: this answer is the one that shows a Togai webhook
+        # URL whole (a later visit shows only its first characters).
+        return await connection_page(
+            request, created.id, notice="Connection tested and saved.", shown=created
+        )
 
     async def connection_page(
         request: Request,
@@ -153,8 +158,9 @@ def router(ui: Ui) -> APIRouter:
         error: str = "",
         field_errors: Mapping[str, str] | None = None,
         status_code: int = 200,
+        shown: connection_ops.ConnectionInfo | None = None,
     ) -> Response:
-        found = await connection_ops.get(ui.app, connection_id)
+        found = shown or await connection_ops.get(ui.app, connection_id)
         if found is None:
             raise HTTPException(status_code=404, detail=f"no connection {connection_id}")
         return ui.render(
@@ -166,6 +172,7 @@ def router(ui: Ui) -> APIRouter:
                 "notice": notice,
                 "error": error,
                 "errors": field_errors or {},
+                "revealed": shown is not None,
             },
             status_code=status_code,
             nav="apps",
@@ -201,6 +208,26 @@ def router(ui: Ui) -> APIRouter:
                 status_code=422,
             )
         return await connection_page(request, connection_id, notice="Connection tested and saved.")
+
+    @routes.post(f"{PREFIX}/connections/{{connection_id}}/rotate-webhook-url")
+    async def rotate_webhook_url(request: Request, connection_id: int) -> Response:
+        """A new URL token (apps that sign nothing, i.e. Togai); the old URL stops working."""
+        await ui.form(request)
+        who = request.state.session.token_name
+        found = await connection_ops.get(ui.app, connection_id)
+        if found is None:
+            raise HTTPException(status_code=404, detail=f"no connection {connection_id}")
+        if ui.app.registry.app(found.app).verify_webhook is not None:
+            raise HTTPException(status_code=404, detail="this app signs its webhooks")
+        rotated = await connection_admin.rotate_webhook_secret(
+            ui.app, connection_id, actor=f"web:{who}"
+        )
+        return await connection_page(
+            request,
+            connection_id,
+            notice="New webhook URL made; the old one no longer works. Copy it now.",
+            shown=rotated,
+        )
 
     return routes
 

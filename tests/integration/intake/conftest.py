@@ -110,7 +110,7 @@ async def env(db: Database) -> AsyncIterator[Env]:
         # These tests look at what a first poll reports, so they ask for the backfill.
         values={
             "api_token": TOGAI_TOKEN,
-            "base_url": "http://togai.test",
+            "base_url": "https://togai.test",
             "poll_start": "backfill",
         },
     )
@@ -122,7 +122,7 @@ async def env(db: Database) -> AsyncIterator[Env]:
             "key_id": "rzp_test_sandbox",
             "key_secret": "sandbox_secret",
             "webhook_secret": WEBHOOK_SECRET,
-            "base_url": "http://razorpay.test",
+            "base_url": "https://razorpay.test",
         },
     )
     await flow_ops.ensure_templates(app, {"togai": togai.id, "razorpay": razorpay.id})

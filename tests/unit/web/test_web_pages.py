@@ -143,7 +143,7 @@ async def test_a_secret_is_replaced_only_after_the_new_value_is_tested(ui: Ui) -
             "key_id": "rzp_test_sandbox",
             "key_secret": "sandbox_secret",
             "webhook_secret": "hook-secret",
-            "base_url": "http://razorpay.sandbox",
+            "base_url": "https://razorpay.sandbox",
         },
     )
     csrf = await _login(ui)
@@ -152,7 +152,7 @@ async def test_a_secret_is_replaced_only_after_the_new_value_is_tested(ui: Ui) -
         "field-key_id": "rzp_test_sandbox",
         "field-key_secret": "not-the-secret",
         "field-webhook_secret": "",
-        "field-base_url": "http://razorpay.sandbox",
+        "field-base_url": "https://razorpay.sandbox",
     }
     refused = await ui.http.post(f"/ui/connections/{created.id}", data=form)
     assert refused.status_code == 422

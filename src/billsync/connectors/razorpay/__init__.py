@@ -13,7 +13,7 @@ from billsync.connectors.razorpay.actions import ACTIONS
 from billsync.connectors.razorpay.client import DEFAULT_BASE_URL, RazorpayClient
 from billsync.connectors.razorpay.triggers import TRIGGERS
 from billsync.connectors.razorpay.webhook import parse_webhook, verify_webhook
-from billsync.connectors.spec import AppSpec, ConnectionField
+from billsync.connectors.spec import SANDBOX_FIELD, AppSpec, ConnectionField
 
 FIELDS = (
     ConnectionField(
@@ -26,6 +26,7 @@ FIELDS = (
         secret=True,
         required=False,
         description="The secret set on the Razorpay webhook; needed to accept webhooks",
+        outbound=False,
     ),
     ConnectionField(
         "base_url",
@@ -33,7 +34,9 @@ FIELDS = (
         required=False,
         default=DEFAULT_BASE_URL,
         description="Host only, without /v1; change it only for a sandbox",
+        url=True,
     ),
+    SANDBOX_FIELD,
 )
 
 

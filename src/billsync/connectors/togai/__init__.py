@@ -9,6 +9,7 @@ URL works, e.g. billsync's local sandbox), `payment_mode` (`payments` | `legacy_
 from __future__ import annotations
 
 from billsync.connectors.spec import (
+    SANDBOX_FIELD,
     ActionSpec,
     AppSpec,
     ConnectionField,
@@ -34,6 +35,7 @@ FIELDS = (
         required=False,
         default=PRODUCTION_URL,
         description=f"Production {PRODUCTION_URL}; Togai's sandbox {SANDBOX_URL}; or any URL.",
+        url=True,
     ),
     ConnectionField(
         name="payment_mode",
@@ -58,6 +60,7 @@ FIELDS = (
             "the first poll starts flows for every existing account and DUE/VOID invoice."
         ),
     ),
+    SANDBOX_FIELD,
 )
 
 
