@@ -157,7 +157,13 @@ def test_app_declares_the_three_triggers_with_pollers_and_no_signature() -> None
     assert keys == ["account.created", "invoice.generated", "invoice.voided"]
     assert set(APP.poll) == set(keys)
     assert APP.verify_webhook is None
-    assert [f.name for f in APP.fields] == ["api_token", "base_url", "payment_mode", "poll_start"]
+    assert [f.name for f in APP.fields] == [
+        "api_token",
+        "base_url",
+        "payment_mode",
+        "poll_start",
+        "sandbox",
+    ]
     assert APP.fields[0].secret
 
 
