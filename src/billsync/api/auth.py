@@ -2,6 +2,7 @@
 
 The dependency answers 401 with `WWW-Authenticate: Bearer` when the header is missing,
 malformed, unknown or revoked, and otherwise yields the audit actor ("api:<token name>").
+A token that is presented but refused is logged with the client address (never the token).
 """
 
 from __future__ import annotations
@@ -9,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException
+import structlog
+from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from billsync.app import App, audit, tokens
+
+log = structlog.get_logger(__name__)
 
 ActorDependency = Callable[..., Awaitable[str]]
 
@@ -33,12 +37,18 @@ def actor_dependency(app: App) -> ActorDependency:
     """The dependency authenticating requests to `app`; it returns the audit actor."""
 
     async def require_token(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> str:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise UNAUTHORIZED
         name = await tokens.authenticate(app, credentials.credentials)
         if name is None:
+            log.warning(
+                "api token refused",
+                client=request.client.host if request.client else "unknown",
+                path=request.url.path,
+            )
             raise UNAUTHORIZED
         return audit.api_actor(name)
 

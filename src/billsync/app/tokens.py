@@ -32,6 +32,8 @@ class TokenInfo:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    #: UI sessions opened in another epoch are over (a logout increments it).
+    session_epoch: int = 0
 
     @property
     def active(self) -> bool:
@@ -45,6 +47,7 @@ def _info(row: ApiToken) -> TokenInfo:
         created_at=row.created_at,
         last_used_at=row.last_used_at,
         revoked_at=row.revoked_at,
+        session_epoch=row.session_epoch or 0,
     )
 
 
@@ -79,6 +82,21 @@ async def revoke(app: App, name: str, *, actor: str = "cli") -> bool:
                 session, actor=actor, action="token.revoke", target=f"token:{name}", now=now
             )
     return revoked
+
+
+async def end_sessions(app: App, name: str, *, actor: str) -> None:
+    """Log out: every UI session opened with the token `name` ends (server-side)."""
+    now = app.clock.now()
+    async with app.db.write() as session:
+        if await store.end_sessions(session, name):
+            await audit.record(
+                session, actor=actor, action="ui.logout", target=f"token:{name}", now=now
+            )
+
+
+async def session_epochs(app: App) -> dict[str, int]:
+    """Live token name → its current UI session epoch."""
+    return {t.name: t.session_epoch for t in await list_all(app) if t.active}
 
 
 async def authenticate(app: App, token: str) -> str | None:

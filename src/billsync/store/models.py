@@ -226,3 +226,6 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: UI sessions carry the epoch they were opened in; logging out increments it, which
+    #: ends every session opened with this token (web/session.py).
+    session_epoch: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")

@@ -76,5 +76,15 @@ async def revoke(session: AsyncSession, name: str, *, now: datetime) -> bool:
     return bool(dialect.rowcount(result))
 
 
+async def end_sessions(session: AsyncSession, name: str) -> bool:
+    """Increment the token's session epoch: every UI session opened with it ends."""
+    result = await session.execute(
+        sa.update(ApiToken)
+        .where(ApiToken.name == name)
+        .values(session_epoch=ApiToken.session_epoch + 1)
+    )
+    return bool(dialect.rowcount(result))
+
+
 async def list_all(session: AsyncSession) -> Sequence[ApiToken]:
     return (await session.execute(sa.select(ApiToken).order_by(ApiToken.id))).scalars().all()

@@ -9,12 +9,19 @@ anyway): never the API token.
 Every session, even before login, has a CSRF token; every POST must echo it in the
 `csrf` form field or the `X-CSRF-Token` header (HTMX sends the header), and a login
 issues a fresh session so a token seen before login is worthless after it.
+
+Sessions end server-side: the cookie carries the session epoch of the token it was opened
+with (`api_token.session_epoch`), and logging out increments that epoch, so the old cookie
+(and every other session of that token) stops opening pages at once. A session also ends
+after IDLE_SECONDS without a request (the cookie's `seen` time is renewed at most once a
+minute) and MAX_AGE after login whatever happens.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -27,8 +34,12 @@ from fastapi import HTTPException, Request, Response
 COOKIE = "billsync_session"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
-#: Seconds a login lasts.
+#: Seconds a login lasts at most.
 MAX_AGE = 12 * 3600
+#: Seconds without a request after which a session ends.
+IDLE_SECONDS = 30 * 60
+#: The cookie's `seen` time is renewed when it is older than this (not on every request).
+SEEN_PRECISION = 60
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,14 @@ class Session:
     issued_at: int
     #: The name of the API token the admin logged in with (names are unique).
     token_name: str | None = None
+    #: The token's session epoch at login; a logout increments it (ending this session).
+    epoch: int = 0
+    #: When the session last served a request (idle expiry); issued_at when unset.
+    seen_at: int = 0
+
+    @property
+    def last_seen(self) -> int:
+        return max(self.seen_at, self.issued_at)
 
     @property
     def logged_in(self) -> bool:
@@ -54,9 +73,12 @@ def _unb64(text: str) -> bytes:
 class SessionCodec:
     """Signs and verifies session cookies (a random key when none is given: tests)."""
 
-    def __init__(self, key: bytes | None = None, *, max_age: int = MAX_AGE) -> None:
+    def __init__(
+        self, key: bytes | None = None, *, max_age: int = MAX_AGE, idle: int = IDLE_SECONDS
+    ) -> None:
         self._key = key or secrets.token_bytes(32)
         self.max_age = max_age
+        self.idle = idle
 
     def _sign(self, body: str) -> str:
         return _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest())
@@ -66,6 +88,8 @@ class SessionCodec:
             "c": session.csrf,
             "i": session.issued_at,
             "n": session.token_name,
+            "e": session.epoch,
+            "s": session.seen_at,
         }
         body = _b64(json.dumps(payload, separators=(",", ":")).encode())
         return f"{body}.{self._sign(body)}"
@@ -84,18 +108,38 @@ class SessionCodec:
         csrf = payload.get("c")
         if not isinstance(issued, int) or not isinstance(csrf, str):
             return None
-        if (now if now is not None else time.time()) - issued > self.max_age:
+        epoch = payload.get("e", 0)
+        seen = payload.get("s", 0)
+        if not isinstance(epoch, int) or not isinstance(seen, int):
+            return None
+        current = now if now is not None else time.time()
+        if current - issued > self.max_age or current - max(seen, issued) > self.idle:
             return None
         name = payload.get("n")
         return Session(
-            csrf=csrf, issued_at=issued, token_name=name if isinstance(name, str) else None
+            csrf=csrf,
+            issued_at=issued,
+            token_name=name if isinstance(name, str) else None,
+            epoch=epoch,
+            seen_at=seen,
         )
 
 
-def new_session(token_name: str | None = None) -> Session:
+def new_session(token_name: str | None = None, epoch: int = 0) -> Session:
     return Session(
-        csrf=secrets.token_urlsafe(24), issued_at=int(time.time()), token_name=token_name
+        csrf=secrets.token_urlsafe(24),
+        issued_at=int(time.time()),
+        token_name=token_name,
+        epoch=epoch,
     )
+
+
+def seen(found: Session, *, now: float | None = None) -> Session | None:
+    """The session with its `seen` time renewed, or None when it is recent enough."""
+    current = int(now if now is not None else time.time())
+    if current - found.last_seen < SEEN_PRECISION:
+        return None
+    return dataclasses.replace(found, seen_at=current)
 
 
 def read(codec: SessionCodec, request: Request) -> Session | None:

@@ -79,11 +79,13 @@ class Ui:
         found = sessions.read(self.codec, request)
         if found is None or found.token_name is None:
             raise sessions.LoginRequiredError(self.login_url)
-        # A revoked token ends its sessions at once, not when the cookie expires.
-        live = {t.name for t in await tokens.list_all(self.app) if t.active}
-        if found.token_name not in live:
+        # A revoked token ends its sessions at once, not when the cookie expires; so does a
+        # logout (it moved the token to a new session epoch).
+        live = await tokens.session_epochs(self.app)
+        if live.get(found.token_name) != found.epoch:
             raise sessions.LoginRequiredError(self.login_url)
         request.state.session = found
+        request.state.session_seen = sessions.seen(found)
         return found
 
     async def form(self, request: Request) -> FormData:
@@ -116,6 +118,10 @@ class Ui:
         }
         response = self.templates.TemplateResponse(request, name, values, status_code=status_code)
         response.headers.update(PAGE_HEADERS)
+        renewed: sessions.Session | None = getattr(request.state, "session_seen", None)
+        if renewed is not None:
+            # Idle expiry counts from the last page served.
+            sessions.write(self.codec, request, response, renewed)
         return response
 
 
