@@ -42,6 +42,8 @@ def test_base_url_ending_in_v1_gets_a_hint(run: Cli) -> None:
         "api_token=togai_sandbox_token",
         "-v",
         f"base_url={run.togai_url}/v1",
+        "-v",
+        "sandbox=yes",
         ok=False,
     )
     assert result.exit_code == 1

@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -119,14 +120,23 @@ def info(app: App, row: Connection, *, reveal: bool = False) -> ConnectionInfo:
     )
 
 
-def unverified_message(app_spec: spec.AppSpec) -> str:
+def unverified_message(app_spec: spec.AppSpec, values: Mapping[str, str]) -> str:
     """The one answer to every failed verification but refused credentials: whether the
     host was unreachable, answered something else, or answered an error, the caller learns
-    nothing more (base_url must not work as a port scanner); the server log has details."""
+    nothing more (base_url must not work as a port scanner); the server log has details.
+    The only hint is drawn from the caller's own input: a base URL with a path."""
+    hint = "check the URL and that this server can reach it"
+    for field in app_spec.fields:
+        path = urlsplit(values.get(field.name) or "").path.rstrip("/") if field.url else ""
+        if path:
+            hint = (
+                f"remove {path!r} from the end of {field.name}: the API paths start at the "
+                f"host (e.g. {field.default})"
+            )
+            break
     return (
-        f"could not verify the connection: no {app_spec.title} API answered as expected at "
-        "its base URL (check the URL and that this server can reach it; details are in the "
-        "server log)"
+        f"Could not verify the connection: no {app_spec.title} API answered as expected at "
+        f"its base URL ({hint}; details are in the server log)"
     )
 
 
@@ -155,7 +165,7 @@ async def verify_values(app: App, app_spec: spec.AppSpec, values: Mapping[str, s
             detail=exc.internal_message,
         )
         raise errors.UnavailableError(
-            unverified_message(app_spec), app=app_spec.name, operation="verify"
+            unverified_message(app_spec, values), app=app_spec.name, operation="verify"
         ) from exc
     finally:
         await close_client(client)
