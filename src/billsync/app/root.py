@@ -23,6 +23,7 @@ from billsync.engine.dispatch import EmbeddedDispatcher
 from billsync.engine.intake import Intake
 from billsync.engine.poller import Poller
 from billsync.engine.ratelimit import RateLimiters
+from billsync.engine.reconcile.reconciler import Reconciler
 from billsync.engine.retry import RetryPolicy
 from billsync.engine.runner import Runner
 from billsync.engine.worker import Worker
@@ -48,6 +49,7 @@ class App:
     worker: Worker
     intake: Intake
     poller: Poller
+    reconciler: Reconciler
     transport_for: TransportFor = real_network
     _started: bool = field(default=False, repr=False)
 
@@ -192,6 +194,7 @@ def build(
         clock=clock,
         interval=settings.poll_interval,
     )
+    reconciler = Reconciler(db, clients, intake, clock=clock)
     return App(
         settings=settings,
         clock=clock,
@@ -205,5 +208,6 @@ def build(
         worker=worker,
         intake=intake,
         poller=poller,
+        reconciler=reconciler,
         transport_for=transport_for,
     )

@@ -12,6 +12,7 @@ from billsync.cli import (
     flows,
     keys,
     mappings,
+    reconcile,
     runs,
     sandbox,
     serve,
@@ -35,6 +36,7 @@ app.add_typer(flows.app, name="flows")
 app.add_typer(runs.app, name="runs")
 app.add_typer(events.app, name="events")
 app.add_typer(mappings.app, name="mappings")
+app.command("reconcile")(reconcile.reconcile)
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(keys.app, name="keys")
 

@@ -88,3 +88,23 @@ async def list_recent(
 async def delete(session: AsyncSession, mapping_id: int) -> bool:
     result = await session.execute(sa.delete(IdMapping).where(IdMapping.id == mapping_id))
     return bool(dialect.rowcount(result))
+
+
+async def all_links(session: AsyncSession) -> list[tuple[LinkKind, str, str]]:
+    """Every mapping as (kind, togai id, razorpay id): what a reconciliation compares."""
+    stmt = sa.select(IdMapping.kind, IdMapping.togai_id, IdMapping.razorpay_id).order_by(
+        IdMapping.id
+    )
+    return [(LinkKind(k), t, r) for k, t, r in (await session.execute(stmt)).all()]
+
+
+async def delete_link(session: AsyncSession, link: IdLink) -> bool:
+    """Remove exactly this link (a stale one a reconciliation proved wrong)."""
+    result = await session.execute(
+        sa.delete(IdMapping).where(
+            IdMapping.kind == link.kind.value,
+            IdMapping.togai_id == link.togai_id,
+            IdMapping.razorpay_id == link.razorpay_id,
+        )
+    )
+    return bool(dialect.rowcount(result))

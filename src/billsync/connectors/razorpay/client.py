@@ -149,12 +149,20 @@ class RazorpayClient:
         customer_id: str | None = None,
         count: int = 10,
         skip: int = 0,
+        created_from: int | None = None,
     ) -> models.Collection[models.Invoice]:
+        """A page, newest first; `created_from` (unix seconds) is Razorpay's `from`."""
         return await self._get(
             models.Collection[models.Invoice],
             "/v1/invoices",
             "list invoices",
-            {"receipt": receipt, "customer_id": customer_id, "count": _count(count), "skip": skip},
+            {
+                "receipt": receipt,
+                "customer_id": customer_id,
+                "count": _count(count),
+                "skip": skip,
+                "from": created_from,
+            },
         )
 
     async def iter_invoices(
@@ -203,6 +211,17 @@ class RazorpayClient:
         return page.payment_links
 
     # Payments and orders (read-only)
+
+    async def list_payments(
+        self, *, count: int = 10, skip: int = 0, created_from: int | None = None
+    ) -> models.Collection[models.Payment]:
+        """A page of payments, newest first; `created_from` (unix seconds) is `from`."""
+        return await self._get(
+            models.Collection[models.Payment],
+            "/v1/payments",
+            "list payments",
+            {"count": _count(count), "skip": skip, "from": created_from},
+        )
 
     async def fetch_payment(self, payment_id: str) -> models.Payment:
         return await self._get(models.Payment, f"/v1/payments/{_seg(payment_id)}", "fetch payment")
