@@ -14,6 +14,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from billsync import money
+from billsync.connectors.razorpay import event as razorpay_event
 from billsync.connectors.razorpay import models as rzp
 from billsync.connectors.togai import models as togai
 from billsync.domain import IdLink, LinkKind
@@ -37,12 +38,14 @@ def captured(payment: rzp.Payment) -> bool:
 
 
 def payment_trigger(
-    payment: rzp.Payment, invoice: rzp.Invoice, flows: frozenset[str]
+    payment: rzp.Payment,
+    invoice: rzp.Invoice,
+    flows: frozenset[str],
+    invoice_payments: list[rzp.Payment],
 ) -> str | None:
-    """The trigger Razorpay's webhook for this payment fired, among the enabled ones."""
-    completes = invoice.status == "paid" and payment.amount >= (invoice.amount_due or 0)
-    completes = completes or payment.amount >= (invoice.amount or 0)
-    preferred = INVOICE_PAID if completes else INVOICE_PARTIALLY_PAID
+    """The trigger Razorpay's webhook for this payment fired, if an enabled flow listens to
+    it, else the other payment trigger (both flows record the payment the same way)."""
+    preferred = razorpay_event.invoice_payment_type(payment, invoice, invoice_payments)
     for trigger in (preferred, INVOICE_PAID, INVOICE_PARTIALLY_PAID):
         if trigger in flows:
             return trigger
@@ -51,11 +54,14 @@ def payment_trigger(
 
 def judge(snap: Snapshot, scope: Scope, pairs: dict[str, str]) -> list[Verdict]:
     """`pairs`: Razorpay invoice id → Togai invoice id, as the invoice judge paired them."""
-    links = snap.links[LinkKind.PAYMENT_PAYMENT]
     by_number: dict[str, list[togai.Payment]] = defaultdict(list)
     for recorded in snap.togai_payments.values():
         for number in recorded.transaction_numbers():
             by_number[number].append(recorded)
+    by_invoice: dict[str, list[rzp.Payment]] = defaultdict(list)
+    for payment in snap.rzp_payments.values():
+        if payment.invoice_id and captured(payment):
+            by_invoice[payment.invoice_id].append(payment)
     out: list[Verdict] = []
     seen_numbers: set[str] = set()
     for payment in snap.rzp_payments.values():
@@ -65,7 +71,7 @@ def judge(snap: Snapshot, scope: Scope, pairs: dict[str, str]) -> list[Verdict]:
         seen_numbers.add(payment.id)
         if not scope.wants(togai_invoice, (payment.id, payment.invoice_id)):
             continue
-        out.append(_one(snap, scope, payment, togai_invoice, by_number[payment.id], links))
+        out.append(_one(snap, scope, payment, togai_invoice, by_number[payment.id], by_invoice))
     paired_togai = {t: r for r, t in pairs.items()}
     for tpayment in snap.togai_payments.values():
         for record in tpayment.line_item_records:
@@ -107,7 +113,7 @@ def _one(
     payment: rzp.Payment,
     togai_invoice: str,
     found: list[togai.Payment],
-    links: object,
+    by_invoice: dict[str, list[rzp.Payment]],
 ) -> Verdict:
     mapping = snap.links[LinkKind.PAYMENT_PAYMENT]
     mapped = mapping.by_razorpay.get(payment.id)
@@ -118,7 +124,8 @@ def _one(
     )
     if not found:
         invoice = snap.rzp_invoices.get(payment.invoice_id or "")
-        trigger = payment_trigger(payment, invoice, scope.flows) if invoice else None
+        siblings = by_invoice.get(payment.invoice_id or "", [])
+        trigger = payment_trigger(payment, invoice, scope.flows, siblings) if invoice else None
         detail = f"no Togai payment records {payment.id} on {togai_invoice}"
         if mapped and not stale:
             detail += f" (billsync's mapping names Togai payment {mapped})"

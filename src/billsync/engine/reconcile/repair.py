@@ -26,11 +26,11 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
 import structlog
 
 from billsync.clock import Clock, SystemClock
+from billsync.connectors.razorpay import event as razorpay_event
 from billsync.connectors.togai import triggers as togai_triggers
 from billsync.domain import IncomingEvent
 from billsync.engine.intake import Intake
@@ -177,27 +177,11 @@ class Repair:
 
     def _payment_event(self, trigger: str, item: Item, snap: Snapshot) -> IncomingEvent | None:
         payment = snap.rzp_payments.get(item.razorpay_id or "")
-        if payment is None:
+        invoice = snap.rzp_invoices.get(payment.invoice_id or "") if payment else None
+        if payment is None or invoice is None:
             return None
-        invoice = snap.rzp_invoices.get(payment.invoice_id or "")
-        if invoice is None:
-            return None
-        entities: dict[str, Any] = {
-            "payment": payment.model_dump(mode="json", exclude_unset=True),
-            "invoice": invoice.model_dump(mode="json", exclude_unset=True),
-        }
-        account = invoice.notes.get("togai_account_id")
-        owner = snap.invoices.get(item.togai_id or "")
-        account = account or (owner.owner_id if owner is not None else None)
-        entity_key = f"togai-account:{account}" if account else f"razorpay-invoice:{invoice.id}"
-        event = IncomingEvent(
-            trigger=trigger,
-            event_type=trigger,
-            external_id=f"{trigger}:{payment.id}",
-            entity_key=entity_key,
-            payload={"event": trigger, "account_id": None, **entities},
-        )
-        return self._keyed(event)
+        # the connector's own rebuild: same payload shape and entity key as the webhook
+        return self._keyed(razorpay_event.payment_event(trigger, payment, invoice=invoice))
 
     def _keyed(self, event: IncomingEvent) -> IncomingEvent:
         key = f"{SOURCE}:{self._batch}:{event.external_id}"
