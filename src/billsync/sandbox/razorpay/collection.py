@@ -27,13 +27,26 @@ def page(
     items: Reversible[Entity],
     params: Mapping[str, str],
     match: Callable[[Entity], bool] | None = None,
+    *,
+    time_range: tuple[int, int] | None = None,
+    to_inclusive: bool = True,
 ) -> dict[str, Any]:
-    """`items` oldest first (insertion order); the page is newest first."""
+    """`items` oldest first (insertion order); the page is newest first.
+
+    `from` and `to` bound `created_at` (Unix seconds, `from` inclusive; `to` inclusive unless
+    `to_inclusive` is False). With `time_range`, a bound outside it is refused the way
+    GET /v1/payments refuses `from=0`.
+    """
     count = fields.integer(params, "count", DEFAULT_COUNT)
     skip = fields.integer(params, "skip", 0)
     start = fields.integer(params, "from")
     end = fields.integer(params, "to")
     assert count is not None and skip is not None
+    if time_range is not None:
+        low, high = time_range
+        for key, value in (("from", start), ("to", end)):
+            if value is not None and not low <= value <= high:
+                raise RazorpayError(f"{key} must be between {low} and {high}")
     if count > MAX_COUNT:
         raise RazorpayError("The count may not be greater than 100.", field="count")
     if count < 1:
@@ -45,7 +58,7 @@ def page(
         created = item["created_at"]
         if start is not None and created < start:
             continue
-        if end is not None and created > end:
+        if end is not None and (created > end or (created == end and not to_inclusive)):
             continue
         if match is not None and not match(item):
             continue

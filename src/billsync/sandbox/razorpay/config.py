@@ -37,6 +37,13 @@ class RazorpaySandboxConfig:
     # delay is UNCONFIRMED); the sandbox applies due expiries at the next request.
     auto_expire: bool = True
     expiry_delay_s: int = 0
+    # GET /v1/payments refuses a `from` outside this range with "from must be between
+    # 946684800 and 4765046400" (documented); the same range and wording for `to` are
+    # UNCONFIRMED. Other lists take any integer (UNCONFIRMED whether they are bounded alike).
+    payments_time_range: tuple[int, int] = (946684800, 4765046400)
+    # UNCONFIRMED: whether a payment created in the very second `to` names is listed ("till
+    # when" in the docs); assumed yes, like `from` ("from when").
+    payments_to_inclusive: bool = True
     webhook_timeout_s: float = 5.0
     # UNCONFIRMED: Razorpay retries "with exponential backoff" for 24 h, schedule unpublished;
     # the sandbox doubles from webhook_retry_base_s up to webhook_retry_max_s.

@@ -82,4 +82,10 @@ def get(state: State, raw_id: str, field: str | None = None) -> Entity:
 
 
 def list_page(state: State, params: Mapping[str, str]) -> dict[str, Any]:
-    return collection.page(state.payments.values(), collection.query(params))
+    """GET /v1/payments: `from`, `to`, `count`, `skip`; newest first."""
+    return collection.page(
+        state.payments.values(),
+        collection.query(params),
+        time_range=state.config.payments_time_range,
+        to_inclusive=state.config.payments_to_inclusive,
+    )
