@@ -37,6 +37,7 @@ async def test_create_verifies_then_saves_and_never_shows_secrets(env: Env) -> N
         "key_id": RAZORPAY_VALUES["key_id"],
         "base_url": "https://razorpay.test",
         "sandbox": "no",
+        "poll_interval": "60",
     }
     for secret in (RAZORPAY_VALUES["key_secret"], RAZORPAY_VALUES["webhook_secret"]):
         assert secret not in r.text

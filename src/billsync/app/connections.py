@@ -70,8 +70,9 @@ def split_values(
             if definition.required:
                 problems.append((name, f"{definition.label} is required"))
             continue
-        if definition.choices and value not in definition.choices:
-            problems.append((name, f"must be one of {', '.join(definition.choices)}"))
+        problem = definition.problem(value)
+        if problem is not None:
+            problems.append((name, problem))
             continue
         (secret_values if definition.secret else options)[name] = value
     sandbox = options.get("sandbox") == "yes"

@@ -41,6 +41,9 @@ RAZORPAY_KEY_SECRET = "sandbox_secret"
 RAZORPAY_WEBHOOK_SECRET = "billsync_demo_webhook_secret"
 TOGAI_CONNECTION = "Demo Togai sandbox"
 RAZORPAY_CONNECTION = "Demo Razorpay sandbox"
+#: The demo reads the payment list every 5 s (60 s by default), so a payment whose webhook
+#: was lost shows up in Togai while one watches.
+RAZORPAY_POLL_INTERVAL = "5"
 
 
 @contextmanager
@@ -85,6 +88,7 @@ async def wire(app: App, togai_url: str, razorpay_url: str) -> tuple[str, str]:
             "webhook_secret": RAZORPAY_WEBHOOK_SECRET,
             "base_url": razorpay_url,
             "sandbox": "yes",
+            "poll_interval": RAZORPAY_POLL_INTERVAL,
         },
     )
     async with httpx.AsyncClient(timeout=10) as http:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
@@ -44,6 +45,22 @@ class ConnectionField:
     #: For secret fields: whether the secret is sent to the app's host (API keys, tokens).
     #: False for secrets that only check what the app sends us (a webhook signing secret).
     outbound: bool = True
+    #: (least, most): the value must be a number in this range (e.g. seconds).
+    number_range: tuple[float, float] | None = None
+
+    def problem(self, value: str) -> str | None:
+        """Why `value` is not acceptable for this field, or None."""
+        if self.choices and value not in self.choices:
+            return f"must be one of {', '.join(self.choices)}"
+        if self.number_range is not None:
+            least, most = self.number_range
+            try:
+                number = float(value)
+            except ValueError:
+                number = float("nan")
+            if not least <= number <= most:
+                return f"must be a number from {least:g} to {most:g}"
+        return None
 
 
 #: Marks a connection as a local sandbox/test connection: its API URL may then be plain
@@ -143,6 +160,35 @@ class Poller(Protocol):
         ...
 
 
+class CatchUpPoll(Protocol):
+    async def __call__(
+        self,
+        client: Any,
+        cursor: Mapping[str, Any] | None,
+        known: Callable[[Sequence[str]], Awaitable[set[str]]] | None = None,
+        *,
+        triggers: frozenset[str],
+        now: datetime,
+        start: datetime,
+    ) -> tuple[Sequence[IncomingEvent], Mapping[str, Any]]:
+        """Like Poller, for several triggers in one walk: the events of `triggers` since
+        `cursor` (None: since `start`) and the cursor to persist."""
+        ...
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """One poll per connection whose walk serves several polling triggers (Razorpay's
+    payment list serves every payment trigger), on its own interval."""
+
+    cursor: str  #: the poll cursor's name
+    triggers: frozenset[str]
+    poll: CatchUpPoll
+    #: Connection option holding the interval in seconds, and its default.
+    interval_option: str
+    default_interval: float
+
+
 class ClientFactory(Protocol):
     def __call__(
         self,
@@ -168,6 +214,7 @@ class AppSpec:
     parse_webhook: WebhookParser
     verify_webhook: WebhookVerifier | None = None  #: None: authenticated by URL token
     poll: Mapping[str, Poller] = field(default_factory=dict)  #: trigger key → poller
+    catch_up: CatchUp | None = None
 
     def action(self, key: str) -> ActionSpec:
         for spec in self.actions:

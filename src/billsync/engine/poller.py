@@ -1,11 +1,14 @@
-"""The poller: polling triggers (AppSpec.poll) as a safety net for lost or missing webhooks.
+"""The poller: polling triggers as a safety net for lost or missing webhooks.
 
-Every `interval` seconds, for each connection that is the trigger of an enabled flow on a
-polling trigger, the app's poller runs from the persisted cursor. Its events go through
-the same intake path as webhooks (same dedupe: a change already delivered by webhook
-creates nothing new) and the new cursor is saved in the transaction that stores them, so
-a crash between the two can neither lose nor double an event. Each poll takes a token
-from the connection's rate-limit bucket, shared with the runner.
+For each connection that is the trigger of an enabled flow on a polling trigger, the app's
+poller runs from the persisted cursor: per trigger (AppSpec.poll: Togai) every `interval`
+seconds, or, for an app with a catch-up walk (AppSpec.catch_up: Razorpay's payment list),
+once per connection for all the triggers it serves, every `interval_option` seconds of
+that connection. Its events go through the same intake path as webhooks (same dedupe: a
+change already delivered by webhook creates nothing new) and the new cursor is saved in the
+transaction that stores them, so a crash between the two can neither lose nor double an
+event. Every request takes a token from the connection's rate-limit bucket, shared with the
+runner.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,14 +31,19 @@ from billsync.engine.intake import Intake, PollCursor
 from billsync.engine.ratelimit import RateLimiters, connection_rate
 from billsync.store import connections, cursors, events, flows
 from billsync.store.database import Database
+from billsync.store.models import Connection
 
 log = structlog.get_logger(__name__)
+#: The loop never sleeps less than this between rounds (a 1 s interval still yields).
+_MIN_SLEEP = 0.2
 
 
 @dataclass(frozen=True)
 class PollTarget:
     connection_id: int
-    trigger: str
+    trigger: str  #: the trigger, or the catch-up walk's cursor name
+    #: Catch-up only: the triggers its walk serves (those enabled flows listen to).
+    triggers: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -68,10 +77,15 @@ class Poller:
         self._task: asyncio.Task[None] | None = None
         self._kick = asyncio.Event()
         self.rounds = 0  #: completed poll rounds, for tests and metrics
+        #: (connection, trigger) → loop time of its next poll, and its interval.
+        self._next_due: dict[tuple[int, str], float] = {}
+        self._intervals: dict[tuple[int, str], float] = {}
 
     async def targets(self) -> list[PollTarget]:
-        """(connection, trigger) pairs that an enabled flow listens to and that can be polled."""
+        """What an enabled flow listens to and can be polled: (connection, trigger) pairs,
+        and one catch-up target per connection whose app walks one list for several."""
         found: set[PollTarget] = set()
+        walks: dict[tuple[int, str], set[str]] = {}
         async with self._db.read() as session:
             for _flow, version in await flows.enabled_current(session):
                 try:
@@ -82,9 +96,16 @@ class Poller:
                     continue
                 connection_id = int(defn.trigger.connection_id)
                 row = await connections.get(session, connection_id)
-                if row is None or not self._pollable(row.app, defn.trigger.trigger):
+                if row is None:
                     continue
-                found.add(PollTarget(connection_id, defn.trigger.trigger))
+                trigger = defn.trigger.trigger
+                catch_up = self._catch_up(row.app, trigger)
+                if catch_up is not None:
+                    walks.setdefault((connection_id, catch_up.cursor), set()).add(trigger)
+                elif self._pollable(row.app, trigger):
+                    found.add(PollTarget(connection_id, trigger))
+        for (connection_id, cursor), triggers in walks.items():
+            found.add(PollTarget(connection_id, cursor, frozenset(triggers)))
         return sorted(found, key=lambda t: (t.connection_id, t.trigger))
 
     def _pollable(self, app_name: str, trigger: str) -> bool:
@@ -95,10 +116,40 @@ class Poller:
             return False
         return trigger_spec.polling and trigger in app.poll
 
-    async def poll_once(self) -> PollReport:
-        """One round over every target; a failing target does not stop the others."""
+    def _catch_up(self, app_name: str, trigger: str) -> spec.CatchUp | None:
+        try:
+            catch_up = self._registry.app(app_name).catch_up
+        except KeyError:
+            return None
+        return catch_up if catch_up is not None and trigger in catch_up.triggers else None
+
+    def interval_of(self, row: Connection, target: PollTarget) -> float:
+        """Seconds between polls of `target`: the connection's catch-up option, or the
+        poller's interval."""
+        catch_up = self._registry.app(row.app).catch_up if target.triggers else None
+        if catch_up is None:
+            return self.interval
+        raw = row.options.get(catch_up.interval_option)
+        try:
+            seconds = float(raw) if raw is not None else catch_up.default_interval
+        except (TypeError, ValueError):
+            seconds = catch_up.default_interval
+        return seconds if math.isfinite(seconds) and seconds > 0 else catch_up.default_interval
+
+    async def poll_once(self, *, only_due: bool = False) -> PollReport:
+        """One round over every target (only those whose interval has passed when
+        `only_due`); a failing target does not stop the others."""
         report = PollReport()
-        for target in await self.targets():
+        loop = asyncio.get_running_loop()
+        targets = await self.targets()
+        current = {(t.connection_id, t.trigger) for t in targets}
+        for gone in set(self._next_due) - current:
+            # A target no flow listens to any more must not set the loop's pace.
+            del self._next_due[gone]
+        for target in targets:
+            key = (target.connection_id, target.trigger)
+            if only_due and self._next_due.get(key, 0.0) > loop.time():
+                continue
             try:
                 events, stored, run_count = await self.poll_target(target)
             except errors.SyncError as exc:
@@ -116,6 +167,8 @@ class Poller:
                     "poll crashed", connection_id=target.connection_id, trigger=target.trigger
                 )
                 continue
+            finally:
+                self._next_due[key] = loop.time() + self._intervals.get(key, self.interval)
             report.polled += 1
             report.events += events
             report.stored += stored
@@ -130,18 +183,33 @@ class Poller:
             cursor = await cursors.get(session, target.connection_id, target.trigger)
         if row is None:
             return 0, 0, 0
+        self._intervals[(target.connection_id, target.trigger)] = self.interval_of(row, target)
         app = self._registry.app(row.app)
-        poll = app.poll[target.trigger]
         client = await self._clients.get(row)
         bucket = self._limiters.get(str(row.id), connection_rate(row))
+        known = functools.partial(self._known, row.id)
         try:
-            incoming, new_cursor = await poll(
-                client, cursor, functools.partial(self._known, row.id)
-            )
+            if target.triggers and app.catch_up is not None:
+                # A catch-up walk looks for what webhooks missed since the connection
+                # existed: its first poll is no baseline (see the app's poller).
+                incoming, new_cursor = await app.catch_up.poll(
+                    client,
+                    cursor,
+                    known,
+                    triggers=target.triggers,
+                    now=self._clock.now(),
+                    start=row.created_at,
+                )
+            else:
+                incoming, new_cursor = await app.poll[target.trigger](client, cursor, known)
         except errors.RateLimitedError as exc:
             bucket.penalize(exc.retry_after)
             raise
-        if cursor is None and row.options.get("poll_start", "now") != "backfill":
+        if (
+            cursor is None
+            and not target.triggers
+            and row.options.get("poll_start", "now") != "backfill"
+        ):
             # A first poll sees everything that already exists. Unless the user asked for a
             # backfill, that is the baseline, not news: syncing years of old invoices to
             # Razorpay (which notifies customers) must be a deliberate choice.
@@ -161,7 +229,9 @@ class Poller:
             return await events.known_external_ids(session, connection_id, external_ids)
 
     def kick(self) -> None:
-        """Poll now instead of waiting for the interval (e.g. a flow was just enabled)."""
+        """Poll every target now instead of waiting for its interval (e.g. a flow was just
+        enabled)."""
+        self._next_due.clear()
         self._kick.set()
 
     @property
@@ -182,12 +252,18 @@ class Poller:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+    def _sleep(self) -> float:
+        """Until the next target is due (targets appear within `interval`)."""
+        now = asyncio.get_running_loop().time()
+        due = min(self._next_due.values(), default=now + self.interval)
+        return max(_MIN_SLEEP, min(self.interval, due - now))
+
     async def _loop(self) -> None:
         while True:
             try:
-                await self.poll_once()
+                await self.poll_once(only_due=True)
             except Exception:
                 log.exception("poll round failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), timeout=self.interval)
+                await asyncio.wait_for(self._kick.wait(), timeout=self._sleep())
             self._kick.clear()

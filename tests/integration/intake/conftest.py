@@ -37,6 +37,8 @@ class Env:
     togai_id: int
     razorpay_id: int
     togai_hook: str  #: path of the Togai webhook URL (with its token)
+    razorpay: Any = None  #: the Razorpay sandbox ASGI app (no webhook targets)
+    razorpay_http: httpx.AsyncClient | None = None  #: its API (Basic auth) and control plane
 
     async def new_account(self, account_id: str) -> None:
         r = await self.togai_http.post(
@@ -134,6 +136,11 @@ async def env(db: Database) -> AsyncIterator[Env]:
             base_url="http://togai.test",
             headers={"Authorization": f"Bearer {TOGAI_TOKEN}"},
         ) as togai_http,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=razorpay_app),
+            base_url="http://razorpay.test",
+            auth=("rzp_test_sandbox", "sandbox_secret"),
+        ) as razorpay_http,
     ):
         yield Env(
             app=app,
@@ -143,6 +150,8 @@ async def env(db: Database) -> AsyncIterator[Env]:
             togai_id=togai.id,
             razorpay_id=razorpay.id,
             togai_hook=togai.webhook_url.removeprefix("http://billsync.test"),
+            razorpay=razorpay_app,
+            razorpay_http=razorpay_http,
         )
     await app.stop()
     await togai_app.aclose()

@@ -25,6 +25,10 @@ async def test_targets_are_the_polling_triggers_of_enabled_flows(env: Env) -> No
         PollTarget(env.togai_id, "account.created"),
         PollTarget(env.togai_id, "invoice.generated"),
         PollTarget(env.togai_id, "invoice.voided"),
+        # Razorpay: one catch-up walk of the payment list for both payment flows.
+        PollTarget(
+            env.razorpay_id, "payments", frozenset({"invoice.paid", "invoice.partially_paid"})
+        ),
     ]
     async with env.app.db.read() as session:
         all_flows = list(await flows.list_all(session))
@@ -44,7 +48,7 @@ async def test_poll_stores_new_entities_once_and_persists_the_cursor(env: Env) -
     invoice_id = invoice.json()["id"]
 
     first = await env.app.poller.poll_once()
-    assert (first.polled, first.failed, first.stored) == (3, 0, 2)
+    assert (first.polled, first.failed, first.stored) == (4, 0, 2)
     # account.created → one flow; invoice.generated → one flow
     assert first.runs == 2
     assert await _external_ids(env) == sorted(

@@ -1,4 +1,5 @@
-"""The Razorpay app: connection fields, webhook triggers and actions, declared as data."""
+"""The Razorpay app: connection fields, triggers (webhook, and catch-up polling of the payment
+list for the payment triggers), and actions, declared as data."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ import httpx
 
 # Aliased: the submodule razorpay.errors becomes this package's `errors` attribute.
 from billsync import errors as sync_errors
+from billsync.connectors.razorpay import poller
 from billsync.connectors.razorpay.actions import ACTIONS
 from billsync.connectors.razorpay.client import DEFAULT_BASE_URL, RazorpayClient
 from billsync.connectors.razorpay.triggers import TRIGGERS
 from billsync.connectors.razorpay.webhook import parse_webhook, verify_webhook
-from billsync.connectors.spec import SANDBOX_FIELD, AppSpec, ConnectionField
+from billsync.connectors.spec import SANDBOX_FIELD, AppSpec, CatchUp, ConnectionField
+
+#: Seconds between catch-up polls of the payment list, unless the connection says otherwise.
+DEFAULT_POLL_INTERVAL = 60
 
 FIELDS = (
     ConnectionField(
@@ -37,6 +42,17 @@ FIELDS = (
         url=True,
     ),
     SANDBOX_FIELD,
+    ConnectionField(
+        "poll_interval",
+        "Catch-up poll interval (seconds)",
+        required=False,
+        default=str(DEFAULT_POLL_INTERVAL),
+        number_range=(1, 86_400),
+        description=(
+            "How often billsync reads the payment list (GET /v1/payments) for captured "
+            "payments no webhook delivered, while a flow listens to a payment trigger"
+        ),
+    ),
 )
 
 
@@ -75,6 +91,13 @@ APP = AppSpec(
     verify=verify,
     parse_webhook=parse_webhook,
     verify_webhook=verify_webhook,
+    catch_up=CatchUp(
+        cursor=poller.CURSOR,
+        triggers=poller.TRIGGERS,
+        poll=poller.catch_up,
+        interval_option="poll_interval",
+        default_interval=DEFAULT_POLL_INTERVAL,
+    ),
 )
 
 __all__ = ["APP", "RazorpayClient", "make_client"]

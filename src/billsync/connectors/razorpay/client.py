@@ -226,6 +226,33 @@ class RazorpayClient:
     async def fetch_payment(self, payment_id: str) -> models.Payment:
         return await self._get(models.Payment, f"/v1/payments/{_seg(payment_id)}", "fetch payment")
 
+    async def list_payments(
+        self,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        count: int = 10,
+        skip: int = 0,
+    ) -> models.Collection[models.Payment]:
+        """GET /v1/payments: `start`/`end` are Razorpay's `from`/`to` (Unix seconds, bounds on
+        created_at, inclusive); newest first."""
+        return await self._get(
+            models.Collection[models.Payment],
+            "/v1/payments",
+            "list payments",
+            {"from": start, "to": end, "count": _count(count), "skip": skip},
+        )
+
+    async def list_order_payments(self, order_id: str) -> models.Collection[models.Payment]:
+        """The payments of an order (an invoice's payments are on its order). Sent without
+        paging parameters, as the SDK's `client.order.payments(id)` does: whether this route
+        takes count/skip is not documented."""
+        return await self._get(
+            models.Collection[models.Payment],
+            f"/v1/orders/{_seg(order_id)}/payments",
+            "list order payments",
+        )
+
     async def fetch_order(self, order_id: str) -> models.Order:
         return await self._get(models.Order, f"/v1/orders/{_seg(order_id)}", "fetch order")
 

@@ -1,7 +1,9 @@
 """Razorpay triggers and the shapes of their payloads (what flows see as `event`).
 
 Payload = {"event", "account_id", <entity name>: <entity>} for every entity the webhook
-carries (catalogue.md). All arrive by webhook; Razorpay has no event list to poll.
+carries (catalogue.md). All arrive by webhook. Razorpay has no event list, but the payment
+triggers are also polled: the catch-up walk over GET /v1/payments (poller.py) rebuilds the
+event a lost webhook would have made (no `account_id` there: the API does not show it).
 """
 
 from __future__ import annotations
@@ -50,12 +52,14 @@ TRIGGERS: tuple[TriggerSpec, ...] = (
         "Invoice paid",
         "A Razorpay invoice was paid in full (payload: invoice, payment, order).",
         InvoicePaymentPayload,
+        polling=True,
     ),
     TriggerSpec(
         "invoice.partially_paid",
         "Invoice partially paid",
         "A payment covered part of a Razorpay invoice (payload: invoice, payment, order).",
         InvoicePaymentPayload,
+        polling=True,
     ),
     TriggerSpec(
         "invoice.expired",
@@ -68,12 +72,14 @@ TRIGGERS: tuple[TriggerSpec, ...] = (
         "Payment captured",
         "A payment was captured (payload: payment).",
         PaymentPayload,
+        polling=True,
     ),
     TriggerSpec(
         "payment_link.paid",
         "Payment link paid",
         "A payment link was paid in full (payload: payment_link, payment, order).",
         PaymentLinkPaidPayload,
+        polling=True,
     ),
     TriggerSpec(
         "refund.processed",
