@@ -212,35 +212,24 @@ class RazorpayClient:
 
     # Payments and orders (read-only)
 
-    async def list_payments(
-        self, *, count: int = 10, skip: int = 0, created_from: int | None = None
-    ) -> models.Collection[models.Payment]:
-        """A page of payments, newest first; `created_from` (unix seconds) is `from`."""
-        return await self._get(
-            models.Collection[models.Payment],
-            "/v1/payments",
-            "list payments",
-            {"count": _count(count), "skip": skip, "from": created_from},
-        )
-
     async def fetch_payment(self, payment_id: str) -> models.Payment:
         return await self._get(models.Payment, f"/v1/payments/{_seg(payment_id)}", "fetch payment")
 
     async def list_payments(
         self,
         *,
-        start: int | None = None,
-        end: int | None = None,
         count: int = 10,
         skip: int = 0,
+        created_from: int | None = None,
+        created_to: int | None = None,
     ) -> models.Collection[models.Payment]:
-        """GET /v1/payments: `start`/`end` are Razorpay's `from`/`to` (Unix seconds, bounds on
-        created_at, inclusive); newest first."""
+        """A page of payments, newest first. `created_from`/`created_to` are Razorpay's
+        `from`/`to`: Unix seconds, inclusive bounds on created_at."""
         return await self._get(
             models.Collection[models.Payment],
             "/v1/payments",
             "list payments",
-            {"from": start, "to": end, "count": _count(count), "skip": skip},
+            {"count": _count(count), "skip": skip, "from": created_from, "to": created_to},
         )
 
     async def list_order_payments(self, order_id: str) -> models.Collection[models.Payment]:

@@ -132,7 +132,9 @@ async def _walk(
     skip = 0
     pages = 0
     while True:
-        page = await client.list_payments(start=begin, end=end, count=MAX_PAGE, skip=skip)
+        page = await client.list_payments(
+            count=MAX_PAGE, skip=skip, created_from=begin, created_to=end
+        )
         pages += 1
         for payment in page.items:
             # Newest first and skip-paged: a payment created meanwhile shifts the list, so
