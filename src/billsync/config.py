@@ -27,6 +27,10 @@ class Settings(BaseSettings):
 
     #: Base URL the providers reach us at; webhook URLs shown to users are built from it.
     public_url: str = "http://127.0.0.1:8000"
+    #: A scrape-only bearer token for /metrics (admin tokens work there too).
+    metrics_token: SecretStr | None = None
+    #: Seconds a /metrics database snapshot is reused (scrapes in between cost no query).
+    metrics_cache_seconds: float = Field(default=10.0, ge=0)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"

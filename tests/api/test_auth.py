@@ -47,15 +47,16 @@ async def test_revoked_token_is_401(env: Env) -> None:
     assert (await env.anon.get("/api/v1/flows", headers=headers)).status_code == 401
 
 
-async def test_health_metrics_and_webhooks_need_no_token(env: Env) -> None:
+async def test_health_and_webhooks_need_no_token_metrics_does(env: Env) -> None:
     health = await env.anon.get("/api/v1/health")
     assert health.status_code == 200
     assert health.json()["status"] == "ok"
-    assert (await env.anon.get("/metrics")).status_code == 200
-    # A webhook without a valid signature is refused by intake (404: no such connection),
-    # not by the admin-token check.
+    assert (await env.anon.get("/metrics")).status_code == 401
+    assert (await env.http.get("/metrics")).status_code == 200
+    # A webhook without a valid signature is refused by intake (401, the same answer as
+    # for a connection that does not exist), not by the admin-token check.
     hook = await env.anon.post("/webhooks/razorpay/99", content=b"{}")
-    assert hook.status_code == 404
+    assert hook.status_code == 401
 
 
 async def test_token_use_is_recorded_and_changes_name_the_token(env: Env) -> None:

@@ -119,7 +119,7 @@ async def test_metrics_read_the_database(env: Env) -> None:
             now=env.clock.now(),
         )
     env.clock.advance(10)
-    r = await env.anon.get("/metrics")
+    r = await env.http.get("/metrics")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain")
     text = r.text

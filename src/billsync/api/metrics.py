@@ -1,6 +1,13 @@
 """Prometheus metrics: the process counters (prometheus_client's default registry, e.g.
-webhooks received by intake) plus gauges and counters read from the database at scrape
-time, so they are right whichever process (or worker) did the work:
+webhooks received by intake) plus gauges and counters read from the database, so they are
+right whichever process (or worker) did the work.
+
+/metrics needs `Authorization: Bearer <token>`: the scrape-only BILLSYNC_METRICS_TOKEN or
+an admin token (401 otherwise; the numbers describe customers' billing activity).
+
+The database part is a snapshot reused for BILLSYNC_METRICS_CACHE_SECONDS (10): concurrent
+scrapes share one computation in flight, and scrapes in between run no query at all, so
+a crowd of scrapers costs the database what one does (benchmarks.md). The series:
 
     billsync_events{status}                      events in the inbox
     billsync_runs{status}                        runs by status (dead = dead letters)
@@ -15,18 +22,24 @@ time, so they are right whichever process (or worker) did the work:
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import statistics
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from billsync.app import App
+from billsync.api.schemas.common import ErrorOut
+from billsync.app import App, tokens
 from billsync.store import connections as connection_store
 from billsync.store import stats
 from billsync.store.models import Connection
@@ -151,23 +164,85 @@ class SnapshotCollector(Collector):
         return family
 
 
-async def render(app: App) -> bytes:
-    """The exposition text: process metrics, then the database snapshot."""
+async def render_snapshot(app: App) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(await snapshot(app)))
-    return generate_latest(REGISTRY) + generate_latest(registry)
+    return generate_latest(registry)
+
+
+class SnapshotCache:
+    """The rendered database snapshot, reused for `ttl` seconds; one computation at a time
+    (scrapes arriving meanwhile wait for it instead of starting their own)."""
+
+    def __init__(self, app: App, ttl: float) -> None:
+        self._app = app
+        self._ttl = ttl
+        self._lock = asyncio.Lock()
+        self._text = b""
+        self._at = -float("inf")
+        self.computed = 0  #: snapshots taken (tests and the benchmark read it)
+
+    def _fresh(self) -> bool:
+        return time.monotonic() - self._at < self._ttl
+
+    async def get(self) -> bytes:
+        if self._fresh():
+            return self._text
+        async with self._lock:
+            if not self._fresh():
+                self._text = await render_snapshot(self._app)
+                self._at = time.monotonic()
+                self.computed += 1
+            return self._text
+
+
+async def render(app: App, cache: SnapshotCache | None = None) -> bytes:
+    """The exposition text: process metrics, then the database snapshot."""
+    database = await cache.get() if cache is not None else await render_snapshot(app)
+    return generate_latest(REGISTRY) + database
+
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="MetricsToken",
+    description="BILLSYNC_METRICS_TOKEN, or an admin token.",
+)
+
+UNAUTHORIZED = HTTPException(
+    status_code=401,
+    detail="a metrics or admin token is required (Authorization: Bearer <token>)",
+    headers={"WWW-Authenticate": "Bearer"},
+)
 
 
 def router(app: App) -> APIRouter:
     routes = APIRouter(tags=["health"])
+    cache = SnapshotCache(app, app.settings.metrics_cache_seconds)
+    configured = app.settings.metrics_token
+    scrape_token = configured.get_secret_value().encode() if configured else None
+
+    async def scraper(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> None:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise UNAUTHORIZED
+        given = credentials.credentials
+        if scrape_token is not None and hmac.compare_digest(given.encode(), scrape_token):
+            return
+        if await tokens.authenticate(app, given) is None:
+            raise UNAUTHORIZED
 
     @routes.get(
         "/metrics",
         response_class=Response,
-        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus"}},
+        dependencies=[Depends(scraper)],
+        responses={
+            200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus"},
+            401: {"model": ErrorOut, "description": "No or invalid metrics/admin token"},
+        },
     )
     async def metrics() -> Response:
-        """Prometheus metrics (no token needed)."""
-        return Response(await render(app), media_type=CONTENT_TYPE_LATEST)
+        """Prometheus metrics (BILLSYNC_METRICS_TOKEN or an admin token)."""
+        return Response(await render(app, cache), media_type=CONTENT_TYPE_LATEST)
 
     return routes

@@ -3,10 +3,10 @@
     POST /webhooks/razorpay/{connection_id}            X-Razorpay-Signature, webhook secret
     POST /webhooks/togai/{connection_id}/{token}       the connection's secret URL token
 
-401 wrong or missing signature/token (nothing stored), 404 unknown connection, 413 body
-over 1 MiB, 400 not JSON, 503 the entity could not be re-fetched (the provider retries;
-the poller is the safety net), 200 stored or duplicate (unknown event types are stored as
-ignored).
+401 wrong or missing signature/token, or no such connection of that app (nothing stored;
+the same answer, so connection ids cannot be enumerated), 413 body over 1 MiB, 400 not
+JSON, 503 the entity could not be re-fetched (the provider retries; the poller is the
+safety net), 200 stored or duplicate (unknown event types are stored as ignored).
 """
 
 from __future__ import annotations
@@ -68,6 +68,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+REFUSED = "invalid webhook signature or token"
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
@@ -87,9 +90,11 @@ async def _receive(
         )
     except errors.SignatureError as exc:
         log.warning("webhook refused", app=app_name, connection_id=connection_id, reason=str(exc))
-        return _error(401, "invalid webhook signature or token")
+        return _error(401, REFUSED)
     except intake.UnknownConnectionError:
-        return _error(404, f"no {app_name} connection {connection_id}")
+        # The same answer as a bad signature: which ids exist is nobody's business.
+        log.warning("webhook refused", app=app_name, connection_id=connection_id, reason="unknown")
+        return _error(401, REFUSED)
     except intake.PayloadTooLargeError:
         return _error(413, "webhook body is larger than 1 MiB")
     except intake.MalformedWebhookError as exc:
@@ -116,8 +121,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"description": text, "content": {"application/json": {"schema": _REFUSAL}}}
     for code, text in (
         (400, "The body is not JSON"),
-        (401, "Wrong or missing signature or token; nothing stored"),
-        (404, "No such connection"),
+        (401, "Wrong or missing signature or token, or no such connection; nothing stored"),
         (413, "Body over 1 MiB"),
         (503, "The entity could not be re-fetched; the provider should retry"),
     )

@@ -66,6 +66,11 @@ class Env:
         )
 
 
+#: The scrape-only token of /metrics in these tests.
+METRICS_TOKEN = "intake-metrics-token"
+METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+
+
 def sign(body: bytes, secret: str) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
@@ -103,6 +108,8 @@ async def env(db: Database) -> AsyncIterator[Env]:
         database_url=db.url,
         secret_keys=SecretStr(Vault.generate_key()),
         public_url="http://billsync.test",
+        metrics_token=SecretStr(METRICS_TOKEN),
+        metrics_cache_seconds=0,
     )
     app = build(settings, transport_for=transport_for)
     togai = await connection_ops.create(

@@ -12,7 +12,13 @@ from billsync.app import flows as flow_ops
 from billsync.store import events, flows, runs
 from billsync.store.models import Event
 from billsync.store.status import EventStatus
-from tests.integration.intake.conftest import WEBHOOK_SECRET, Env, invoice_paid
+from tests.integration.intake.conftest import (
+    METRICS_AUTH,
+    WEBHOOK_SECRET,
+    Env,
+    invoice_paid,
+    sign,
+)
 
 
 async def _events(env: Env) -> list[Event]:
@@ -72,7 +78,8 @@ async def test_a_replayed_signed_body_under_another_or_no_event_id_stores_nothin
     assert await _run_count(env) == 1
     # Counted in /metrics as duplicates.
     assert _counter("razorpay", "duplicate") == before + 3
-    metrics = await env.http.get("/metrics")
+    metrics = await env.http.get("/metrics", headers=METRICS_AUTH)
+    assert metrics.status_code == 200
     assert 'billsync_webhooks_total{app="razorpay",outcome="duplicate"}' in metrics.text
 
 
@@ -149,11 +156,22 @@ async def test_disabled_flows_start_no_runs(env: Env) -> None:
     assert await _run_count(env) == 0
 
 
-async def test_unknown_connection_or_wrong_app_is_404(env: Env) -> None:
+async def test_unknown_connection_or_wrong_app_answers_like_a_bad_signature(env: Env) -> None:
+    # Issue 11: the answer must not tell which connection ids exist.
     body = json.dumps(invoice_paid()).encode()
-    missing = await env.http.post("/webhooks/razorpay/9999", content=body)
-    wrong_app = await env.http.post(f"/webhooks/razorpay/{env.togai_id}", content=body)
-    assert missing.status_code == wrong_app.status_code == 404
+    signed = {"X-Razorpay-Signature": sign(body, WEBHOOK_SECRET)}
+    missing = await env.http.post("/webhooks/razorpay/9999", content=body, headers=signed)
+    wrong_app = await env.http.post(
+        f"/webhooks/razorpay/{env.togai_id}", content=body, headers=signed
+    )
+    bad_signature = await env.http.post(
+        f"/webhooks/razorpay/{env.razorpay_id}",
+        content=body,
+        headers={"X-Razorpay-Signature": "0" * 64},
+    )
+    togai_missing = await env.http.post("/webhooks/togai/9999/sometoken", content=body)
+    answers = {(r.status_code, r.text) for r in (missing, wrong_app, bad_signature, togai_missing)}
+    assert answers == {(401, bad_signature.text)}
     assert await _events(env) == []
 
 
