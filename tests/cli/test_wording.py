@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from billsync.cli import app as cli
 from tests.cli.conftest import Cli
+from tests.docs_examples import flow_examples
 
 
 def test_unknown_connection_field_is_reported_before_any_prompt(tmp_path: Path) -> None:
@@ -59,3 +61,20 @@ def test_mappings_show_says_nothing_matched(run: Cli) -> None:
     as_json = run("mappings", "show", "NOPE", "--json", ok=False)
     assert as_json.exit_code == 1
     assert as_json.stdout.strip() == "[]"
+
+
+def test_flows_add_takes_every_docs_example_in_both_shapes(run: Cli, tmp_path: Path) -> None:
+    examples = flow_examples()
+    assert examples
+    assert run.add_connections() == (1, 2)  # the ids the examples bind
+    for where, example in examples:
+        bare = tmp_path / "bare.json"
+        bare.write_text(json.dumps(example))
+        created = run.json("flows", "add", "-f", str(bare))
+        assert created[0]["definition"]["name"] == example["name"], where
+        run("flows", "remove", str(created[0]["id"]))
+        wrapped = tmp_path / "wrapped.json"
+        wrapped.write_text(json.dumps({"definition": example, "enabled": True}))
+        created = run.json("flows", "add", "-f", str(wrapped))
+        assert created[0]["enabled"] is True, where
+        run("flows", "remove", str(created[0]["id"]))

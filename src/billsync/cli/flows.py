@@ -124,6 +124,10 @@ def add(
     if (template is None) == (file is None):
         raise typer.BadParameter("give either --template or --file")
     definition = _read_json(file, "the flow definition") if file is not None else None
+    if definition is not None and isinstance(definition.get("definition"), dict):
+        # The REST API's body ({"definition": …, "enabled": …}) works as a file too.
+        enable = enable or definition.get("enabled") is True
+        definition = definition["definition"]
     bound = _bindings(connection)
 
     async def op(app: App) -> list[flow_admin.FlowDetail]:

@@ -41,7 +41,8 @@ _JSON_WORDS = frozenset({"null", "true", "false"})
 
 
 class TriggerRef(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # `"connection_id": 1` is as natural to write as "1".
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
     connection_id: str = Field(min_length=1)
     trigger: str = Field(min_length=1)
@@ -50,7 +51,7 @@ class TriggerRef(BaseModel):
 
 
 class StepDef(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
     id: str = Field(pattern=STEP_ID_PATTERN)
     connection_id: str = Field(min_length=1)

@@ -5,17 +5,37 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from billsync.app.flow_admin import FlowDetail
 from billsync.engine import preview
 from billsync.engine.templates import FlowTemplate
 
+#: Keys only a flow definition has: a body holding them is a bare definition.
+_DEFINITION_KEYS = frozenset({"trigger", "steps", "direction"})
+
+
+def _wrap_bare_definition(data: Any) -> Any:
+    """A flow definition posted as the body itself (the shape of docs/flows.md and of
+    `billsync flows add -f`) means `{"definition": <it>}`; `enabled` may sit beside it."""
+    if isinstance(data, dict) and "definition" not in data and _DEFINITION_KEYS & data.keys():
+        rest = dict(data)
+        wrapped: dict[str, Any] = {}
+        if "enabled" in rest:
+            wrapped["enabled"] = rest.pop("enabled")
+        wrapped["definition"] = rest
+        return wrapped
+    return data
+
 
 class FlowCreate(BaseModel):
-    """Either `template` with `connections` (app name → connection id), or `definition`."""
+    """Either `template` with `connections` (app name → connection id), or `definition`.
+
+    A flow definition posted as the whole body (as in docs/flows.md) is accepted too."""
 
     model_config = ConfigDict(extra="forbid")
+
+    _bare = model_validator(mode="before")(_wrap_bare_definition)
 
     template: str | None = Field(default=None, min_length=1)
     connections: dict[str, int] = Field(default_factory=dict)
@@ -27,7 +47,11 @@ class FlowCreate(BaseModel):
 
 
 class FlowUpdate(BaseModel):
+    """`{"definition": …}`, or the definition itself as the body."""
+
     model_config = ConfigDict(extra="forbid")
+
+    _bare = model_validator(mode="before")(_wrap_bare_definition)
 
     definition: dict[str, Any]
 
