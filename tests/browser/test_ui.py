@@ -191,15 +191,19 @@ def test_custom_flow_with_two_actions_validation_and_preview(page: Page) -> None
     page.fill("#name", "Account check, then customer")
     page.fill("#description", "Reads the account back, then names the customer after it")
     page.check("input[name=direction][value=outbound]")
-    page.select_option("#trigger_target", label="Togai · Account created (account.created)")
+    page.select_option(
+        "#trigger_target", label="Togai · Togai sandbox · Account created (account.created)"
+    )
     page.fill("#steps-0-id", "account")
-    page.select_option("#steps-0-target", label="Togai · Get account (get_account)")
+    page.select_option("#steps-0-target", label="Togai · Togai sandbox · Get account (get_account)")
     expect(page.locator("#steps-0-input-account_id")).to_have_attribute(
         "placeholder", "default: event.account.id"
     )
     page.click("#add-step")
     page.fill("#steps-1-id", "customer")
-    page.select_option("#steps-1-target", label="Razorpay · Create customer (create_customer)")
+    page.select_option(
+        "#steps-1-target", label="Razorpay · Razorpay sandbox · Create customer (create_customer)"
+    )
     # A path that forgets its root: refused on save, next to the field it names.
     page.fill("#steps-1-input-name", "account.name")
     page.uncheck("input[name=enabled]")

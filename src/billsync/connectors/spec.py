@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from billsync.domain import IdLink, IncomingEvent, LinkKind, Side
 
@@ -96,6 +96,16 @@ class ActionContext:
     idempotency_key: str  #: f"{run_id}:{step_index}", stable across attempts
     after_ambiguous_failure: bool = False  #: the previous attempt may have written
     dry_run: bool = False  #: preview: read calls are allowed, writes must not be sent
+
+
+def _is_none(value: Any) -> bool:
+    return value is None
+
+
+def preview_only() -> Any:
+    """An output field only a dry run fills (e.g. `would_send`): left out of the output of
+    a real run instead of showing as null there."""
+    return Field(default=None, exclude_if=_is_none)
 
 
 @dataclass(frozen=True)

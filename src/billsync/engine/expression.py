@@ -10,6 +10,7 @@ JMESPath's functions reject Decimal. Floats in a result come back as `Decimal(st
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,6 +19,7 @@ from typing import Any, cast
 import jmespath
 import jmespath.exceptions
 import jmespath.functions
+import jmespath.lexer
 import jmespath.parser
 
 #: Node types whose first child runs in the enclosing context and the rest per element
@@ -55,13 +57,81 @@ def compile_expression(text: str) -> jmespath.parser.ParsedResult:
 
 
 def syntax_error(text: str) -> str | None:
-    """The parser's complaint about `text`, or None when it is a valid expression."""
+    """Why `text` is not a valid expression, or None when it is: what is wrong in plain
+    words, the expression with a caret under the column, and a hint for the usual slips
+    (numbers and text as literals, quotes, `=` for `==`, `and` for `&&`)."""
     try:
         compile_expression(text)
     except jmespath.exceptions.JMESPathError as exc:
-        # The parser's message spans several lines with a caret; the first line says it.
-        return str(exc).splitlines()[0] if str(exc) else "invalid JMESPath expression"
+        return _explain(text, exc)
     return None
+
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_WORD_OPERATORS = {"and": "&&", "or": "||", "not": "!"}
+
+
+def _explain(text: str, exc: jmespath.exceptions.JMESPathError) -> str:
+    position = getattr(exc, "lex_position", None)
+    position = position if isinstance(position, int) and 0 <= position <= len(text) else None
+    token = getattr(exc, "token_value", None)
+    token_type = str(getattr(exc, "token_type", "") or "")
+    hint = ""
+    if isinstance(exc, jmespath.exceptions.IncompleteExpressionError) or token_type == "EOF":
+        problem = "the expression ends too early"
+        position = len(text)
+        if text.rstrip().endswith((".", "[", "|", "==", "!=", "<", ">", "&&", "||", "(")):
+            hint = "finish it or remove what it ends with"
+    elif token_type.startswith("UNCLOSED"):
+        quote = token_type.split()[1]
+        problem = f"the {quote} opened here is never closed"
+        hint = {
+            '"': "text is written in single quotes: 'INR' (double quotes name a field)",
+            "`": 'close the literal: `100`, `true`, `"INR"`',
+            "'": "close the text: 'INR'",
+        }.get(quote, "")
+    elif token_type == "NUMBER":
+        number = _NUMBER.match(text, position or 0)
+        shown = number.group(0) if number else str(token)
+        problem = f"a bare number ({shown}) is not allowed here"
+        hint = f"numbers are JSON literals in backticks: `{shown}`"
+    elif token == "=":
+        problem = "'=' is not an operator"
+        hint = "compare with =="
+    elif isinstance(token, str) and token.lower() in _WORD_OPERATORS:
+        problem = f"unexpected word {token!r}"
+        hint = f"JMESPath writes {token.lower()!r} as {_WORD_OPERATORS[token.lower()]}"
+    elif token is not None and token != "":
+        problem = f"unexpected {token!r}"
+    else:
+        problem = "invalid JMESPath expression"
+    return _with_caret(problem, text, position, hint)
+
+
+def _with_caret(problem: str, text: str, position: int | None, hint: str) -> str:
+    lines = [f"{problem} (column {position + 1})" if position is not None else problem]
+    lines.append(f"  {text}")
+    if position is not None:
+        lines.append("  " + " " * position + "^")
+    if hint:
+        lines.append(f"hint: {hint}")
+    return "\n".join(lines)
+
+
+def literal_hint(text: str, root: str) -> str:
+    """For a valid expression reading `root` outside its scope: how the literal the author
+    probably meant is written (a quoted or bare word compared as text)."""
+    try:
+        tokens = list(jmespath.lexer.Lexer().tokenize(text))
+    except jmespath.exceptions.JMESPathError:
+        return ""
+    for token in tokens:
+        if token["value"] != root:
+            continue
+        if token["type"] == "quoted_identifier":
+            return f"\"{root}\" in double quotes is a field name: write '{root}' for text"
+        return f"for the text {root} write '{root}'"
+    return ""
 
 
 @dataclass(frozen=True)

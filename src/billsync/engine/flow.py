@@ -15,11 +15,12 @@ expression reads `steps.customer.customer_id` without quoting.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from billsync import errors
 from billsync.connectors import spec
@@ -27,6 +28,7 @@ from billsync.domain import Direction
 from billsync.engine import expression
 
 STEP_ID_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+MAX_NAME = 200
 
 #: The app whose trigger starts a flow of each direction.
 SOURCE_APP: Mapping[Direction, str] = {
@@ -40,22 +42,27 @@ STEP_ROOTS = frozenset({"event", "steps"})
 _JSON_WORDS = frozenset({"null", "true", "false"})
 
 
-class TriggerRef(BaseModel):
-    # `"connection_id": 1` is as natural to write as "1".
-    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+def _id_text(value: Any) -> Any:
+    """`"connection_id": 1` is as natural to write as "1" (ids are stored as text)."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
-    connection_id: str = Field(min_length=1)
-    trigger: str = Field(min_length=1)
+
+class TriggerRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    connection_id: Annotated[str, BeforeValidator(_id_text)]
+    trigger: str
     #: JMESPath over {"event": payload}; the flow runs only when the result is truthy.
     filter: str | None = None
 
 
 class StepDef(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(pattern=STEP_ID_PATTERN)
-    connection_id: str = Field(min_length=1)
-    action: str = Field(min_length=1)
+    #: a slug (STEP_ID_PATTERN), checked by validate_flow with the other problems
+    id: str
+    connection_id: Annotated[str, BeforeValidator(_id_text)]
+    action: str
     #: input field → JMESPath over {"event", "steps"}, overriding the action's default_input.
     input: dict[str, str] = Field(default_factory=dict)
     #: JMESPath over {"event", "steps"}; a falsy result skips the step.
@@ -65,11 +72,13 @@ class StepDef(BaseModel):
 class FlowDefinition(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, max_length=200)
+    # Lengths, the step id pattern and "at least one step" are checked by validate_flow, so
+    # a form learns every problem at once instead of the shape's first.
+    name: str
     description: str = ""
     direction: Direction
     trigger: TriggerRef
-    steps: list[StepDef] = Field(min_length=1)
+    steps: list[StepDef]
 
 
 def parse_flow(data: Mapping[str, Any]) -> FlowDefinition:
@@ -97,12 +106,28 @@ def validate_flow(
 ) -> None:
     """Raise FlowError listing every problem; `connections` maps connection id → app name."""
     problems: list[tuple[str, str]] = []
+    if not defn.name.strip():
+        problems.append(("name", "give the flow a name"))
+    elif len(defn.name) > MAX_NAME:
+        problems.append(("name", f"keep the name under {MAX_NAME + 1} characters"))
     _check_trigger(defn, registry, connections, problems)
+    if not defn.steps:
+        problems.append(("steps", "add at least one action"))
     seen: dict[str, int] = {}
     all_ids = {step.id for step in defn.steps}
     for index, step in enumerate(defn.steps):
         where = f"steps[{index}]"
-        if step.id in seen:
+        if not step.id:
+            problems.append((f"{where}.id", "give the action an id, e.g. customer"))
+        elif not re.fullmatch(STEP_ID_PATTERN, step.id):
+            problems.append(
+                (
+                    f"{where}.id",
+                    f"{step.id!r} cannot be a step id: use lowercase letters, digits and _, "
+                    "starting with a letter (e.g. customer)",
+                )
+            )
+        elif step.id in seen:
             problems.append(
                 (f"{where}.id", f"step id {step.id!r} is already used by steps[{seen[step.id]}]")
             )
@@ -134,7 +159,8 @@ def action_for(
 
 def _flow_error(problems: list[tuple[str, str]]) -> errors.FlowError:
     field, message = problems[0]
-    summary = f"{field}: {message}"
+    # One line (an expression's caret and hint stay in `problems`, beside their field).
+    summary = f"{field}: {message.splitlines()[0]}"
     if len(problems) > 1:
         summary += f" (and {len(problems) - 1} more problem(s))"
     return errors.FlowError(summary, field=field, problems=problems)
@@ -172,6 +198,9 @@ def _check_trigger(
     ref = defn.trigger
     if ref.filter is not None:
         _check_expression("trigger.filter", ref.filter, FILTER_ROOTS, set(), set(), problems)
+    if not ref.connection_id or not ref.trigger:
+        problems.append(("trigger.trigger", "choose the trigger that starts the flow"))
+        return
     app = _app_of("trigger", ref.connection_id, registry, connections, problems)
     if app is None:
         return
@@ -198,6 +227,9 @@ def _resolve_action(
     connections: Mapping[str, str],
     problems: list[tuple[str, str]],
 ) -> spec.ActionSpec | None:
+    if not step.connection_id or not step.action:
+        problems.append((f"{where}.action", "choose the action to run"))
+        return None
     app = _app_of(where, step.connection_id, registry, connections, problems)
     if app is None:
         return None
@@ -260,7 +292,9 @@ def _check_expression(
             problems.append((path, f"{root!r} is read as a field: write `{root}` for the literal"))
             continue
         allowed = " or ".join(f"{r}." for r in sorted(allowed_roots))
-        problems.append((path, f"{root!r} is not in scope: start the path with {allowed}"))
+        message = f"{root!r} is not in scope: start the path with {allowed}"
+        hint = expression.literal_hint(text, root)
+        problems.append((path, f"{message} ({hint})" if hint else message))
     if "steps" not in allowed_roots:
         return
     for step_id in sorted(refs.steps - earlier):

@@ -340,5 +340,5 @@ async def test_a_refused_insert_of_a_missing_setting_is_the_original_refusal(env
 async def test_a_dry_run_only_reads(settings_env: Env) -> None:
     account_id = await make_account(settings_env.client)
     out, seen = await set_setting(settings_env, account_id, "cust_1", dry_run=True)
-    assert out.source == "created"
+    assert out.source == "would_create"
     assert seen == {GET: {"404": 1}}

@@ -170,7 +170,7 @@ async def test_auth_and_rate_limit_on_the_insert_are_not_refusals(
 async def test_set_account_setting_dry_run_writes_nothing() -> None:
     fake = FakeTogai()
     result = await run(ctx(fake, dry_run=True), "set_account_setting", account_id="A", value="v")
-    assert result.output.source == "created"
+    assert result.output.source == "would_create"
     assert fake.writes() == []
 
 
@@ -315,7 +315,7 @@ async def test_record_payment_dry_run_and_bad_mode() -> None:
     fake = FakeTogai()
     fake.add_invoice(invoice_id="inv.1")
     preview = await run(ctx(fake, dry_run=True), "record_payment", **pay())
-    assert preview.output.source == "recorded" and fake.writes() == []
+    assert preview.output.source == "preview" and fake.writes() == []
     with pytest.raises(errors.RejectedError, match="payment_mode"):
         await run(ctx(fake, options={"payment_mode": "bogus"}), "record_payment", **pay())
 

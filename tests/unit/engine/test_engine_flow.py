@@ -220,12 +220,27 @@ def test_summary_message_counts_the_rest() -> None:
 
 
 @pytest.mark.parametrize(
+    ("data", "field", "words"),
+    [
+        (_flow(steps=[]), "steps", "add at least one action"),
+        (_flow(steps=[_step(id="Has-Dash")]), "steps[0].id", "use lowercase letters, digits"),
+        (_flow(name=""), "name", "give the flow a name"),
+        (_flow(name="x" * 201), "name", "under 201 characters"),
+    ],
+)
+def test_lengths_and_step_ids_are_checked_with_the_other_problems(
+    data: dict[str, Any], field: str, words: str
+) -> None:
+    with pytest.raises(errors.FlowError) as caught:
+        flow.validate_flow(flow.parse_flow(data), REGISTRY, fake_apps.CONNECTIONS)
+    assert any(f == field and words in m for f, m in caught.value.problems)
+    assert "pattern" not in str(caught.value.problems)
+
+
+@pytest.mark.parametrize(
     ("data", "field"),
     [
-        (_flow(steps=[]), "steps"),
-        (_flow(steps=[_step(id="Has-Dash")]), "steps[0].id"),
         (_flow(direction="sideways"), "direction"),
-        (_flow(name=""), "name"),
         (_flow(extra=1), "extra"),
         (_flow(steps=[_step(input={"name": 5})]), "steps[0].input.name"),
     ],

@@ -11,7 +11,7 @@ from billsync import errors
 from billsync.connectors.razorpay import models
 from billsync.connectors.razorpay.client import RazorpayClient
 from billsync.connectors.razorpay.reference import DRY_RUN_ID, notes
-from billsync.connectors.spec import ActionContext, ActionResult
+from billsync.connectors.spec import ActionContext, ActionResult, preview_only
 from billsync.domain import IdLink, LinkKind, Side
 
 #: Razorpay customer names are 3–50 characters.
@@ -49,7 +49,7 @@ class CustomerOutput(BaseModel):
     contact: str | None = None
     source: Literal["mapping", "created", "existing", "updated", "unchanged", "preview"]
     #: dry run only: the request body that would have been sent
-    would_send: dict[str, Any] | None = None
+    would_send: dict[str, Any] | None = preview_only()
 
 
 class UpdateCustomerInput(BaseModel):

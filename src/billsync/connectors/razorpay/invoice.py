@@ -12,7 +12,7 @@ from billsync.connectors.razorpay import models
 from billsync.connectors.razorpay.client import MAX_PAGE, RazorpayClient
 from billsync.connectors.razorpay.errors import APP
 from billsync.connectors.razorpay.reference import DRY_RUN_ID, natural_key, notes, to_minor
-from billsync.connectors.spec import ActionContext, ActionResult
+from billsync.connectors.spec import ActionContext, ActionResult, preview_only
 from billsync.domain import IdLink, LinkKind, Side
 
 #: Razorpay accepts at most 50 line items per invoice.
@@ -53,7 +53,7 @@ class CreateInvoiceOutput(BaseModel):
     currency: str
     receipt: str | None = None
     source: Literal["mapping", "created", "adopted", "preview"]
-    would_send: dict[str, Any] | None = None  #: dry run only
+    would_send: dict[str, Any] | None = preview_only()  #: dry run only
 
 
 class CancelInvoiceInput(BaseModel):

@@ -12,7 +12,7 @@ from billsync.connectors.razorpay import models
 from billsync.connectors.razorpay.client import RazorpayClient
 from billsync.connectors.razorpay.errors import APP
 from billsync.connectors.razorpay.reference import DRY_RUN_ID, natural_key, notes, to_minor
-from billsync.connectors.spec import ActionContext, ActionResult
+from billsync.connectors.spec import ActionContext, ActionResult, preview_only
 from billsync.domain import LinkKind, Side
 
 #: Razorpay's refusal of a second link with the same reference_id.
@@ -38,7 +38,7 @@ class CreatePaymentLinkOutput(BaseModel):
     short_url: str | None = None
     status: str
     source: Literal["created", "existing", "preview"] = "created"
-    would_send: dict[str, object] | None = None  #: dry run only
+    would_send: dict[str, object] | None = preview_only()  #: dry run only
 
 
 def _out(link: models.PaymentLink, source: Literal["created", "existing"]) -> ActionResult:

@@ -17,7 +17,8 @@ from billsync.connectors.spec import ActionContext, ActionResult
 from billsync.connectors.togai.client import TogaiClient
 from billsync.connectors.togai.models import Setting
 
-SettingSource = Literal["created", "updated", "unchanged"]
+#: A dry run says what it would do ("would_create", "would_update"), never that it wrote.
+SettingSource = Literal["created", "updated", "unchanged", "would_create", "would_update"]
 
 
 class SetAccountSettingIn(BaseModel):
@@ -71,11 +72,12 @@ async def upsert_setting(ctx: ActionContext, wanted: Setting) -> SettingOut:
     else:
         current = await _insert_or_get(client, wanted)
     if current is None:
-        return _out(wanted, "created")
+        return _out(wanted, "would_create" if ctx.dry_run else "created")
     if current.value == wanted.value:
         return SettingOut(full_id=full_id, id=wanted.id, value=current.value, source="unchanged")
-    if not ctx.dry_run:
-        await client.update_setting(full_id, value=wanted.value, data_type=wanted.data_type)
+    if ctx.dry_run:
+        return _out(wanted, "would_update")
+    await client.update_setting(full_id, value=wanted.value, data_type=wanted.data_type)
     return _out(wanted, "updated")
 
 

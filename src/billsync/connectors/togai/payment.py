@@ -47,7 +47,8 @@ class RecordPaymentOut(BaseModel):
     invoice_id: str
     invoice_status: str
     paid_amount: Decimal
-    source: Literal["recorded", "existing", "covered"]
+    #: "preview": a dry run that would record the payment (nothing was sent)
+    source: Literal["recorded", "existing", "covered", "preview"]
     mode: PaymentMode
 
 
@@ -101,7 +102,7 @@ async def record_payment(ctx: ActionContext, data: RecordPaymentIn) -> ActionRes
             reason=invoice.status,
         )
     if ctx.dry_run:
-        return ActionResult(output=_out(invoice, None, "recorded", mode))
+        return ActionResult(output=_out(invoice, None, "preview", mode))
 
     if mode == "legacy_patch":
         return ActionResult(output=await _mark_paid(client, invoice, amount, mode))
@@ -200,7 +201,7 @@ async def _mark_paid(
 def _out(
     invoice: Invoice,
     payment_id: str | None,
-    source: Literal["recorded", "existing", "covered"],
+    source: Literal["recorded", "existing", "covered", "preview"],
     mode: PaymentMode,
 ) -> RecordPaymentOut:
     return RecordPaymentOut(
