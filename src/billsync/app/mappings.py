@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from billsync import errors
@@ -50,6 +51,7 @@ class MappingInfo:
     togai_id: str
     razorpay_id: str
     run_id: int | None
+    created_at: datetime | None = None  #: when billsync stored the link
 
 
 @dataclass
@@ -67,6 +69,7 @@ def _info(row: IdMapping) -> MappingInfo:
         togai_id=row.togai_id,
         razorpay_id=row.razorpay_id,
         run_id=row.run_id,
+        created_at=row.created_at,
     )
 
 

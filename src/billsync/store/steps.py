@@ -6,7 +6,7 @@ CPU); reads return row objects for the faces.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -110,6 +110,25 @@ async def states(session: AsyncSession, run_id: int) -> dict[int, StepState]:
 async def for_run(session: AsyncSession, run_id: int) -> dict[int, RunStep]:
     rows = (await session.execute(_FOR_RUN, {"run_id": run_id})).scalars().all()
     return {row.idx: row for row in rows}
+
+
+async def succeeded_for_runs(
+    session: AsyncSession, run_ids: Collection[int], actions: Collection[str]
+) -> Sequence[RunStep]:
+    """The succeeded steps of `run_ids` calling one of `actions`, oldest finished first
+    (what billsync last wrote or saw, for the live-status fallback)."""
+    if not run_ids:
+        return []
+    stmt = (
+        sa.select(RunStep)
+        .where(
+            RunStep.run_id.in_(list(run_ids)),
+            RunStep.action.in_(list(actions)),
+            RunStep.status == StepStatus.SUCCEEDED,
+        )
+        .order_by(RunStep.finished_at, RunStep.id)
+    )
+    return (await session.execute(stmt)).scalars().all()
 
 
 async def get(session: AsyncSession, run_id: int, idx: int) -> RunStep | None:

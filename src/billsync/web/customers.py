@@ -2,9 +2,10 @@
 
 Search by either side's id (Togai account or invoice id, Razorpay customer or invoice id)
 and see the account's Razorpay customer id, then its invoices with their Razorpay invoice
-ids and payment status. The links come from the id mapping; invoice details and payment
-status come from the events billsync stored for the account (runs of one account share
-its entity key, so they find every invoice and payment event billsync saw for it).
+ids, and each invoice's status on both sides as they say it now (app/live.py: one list call
+per side, through the connection's rate limit). The links come from the id mapping; when a
+side cannot be read, its column shows what billsync stored (the events of the account's
+runs and their steps' outputs) with how old it is.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from billsync.app import events as event_ops
+from billsync.app import live
 from billsync.app import mappings as mapping_ops
 from billsync.app import runs as run_ops
 from billsync.domain import LinkKind
@@ -29,27 +31,14 @@ _EVENTS = 500
 
 
 @dataclass
-class InvoiceRow:
-    togai_id: str
-    number: str = ""
-    togai_status: str = ""
-    amount: str = ""
-    razorpay_id: str | None = None
-    payment_status: str = "not synced"
-    amount_paid: str = ""
-
-
-@dataclass
 class CustomerView:
     account_id: str
     customer_id: str | None = None
     account: dict[str, Any] = field(default_factory=dict)
-    invoices: list[InvoiceRow] = field(default_factory=list)
+    invoices: list[live.InvoiceStatus] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
-
-
-def _paise(value: Any) -> str:
-    return f"{int(value) / 100:.2f}" if isinstance(value, int) else ""
+    togai: live.SideRead = field(default_factory=lambda: live.SideRead("togai"))
+    razorpay: live.SideRead = field(default_factory=lambda: live.SideRead("razorpay"))
 
 
 async def _account_of(ui: Ui, query: str) -> str | None:
@@ -79,6 +68,8 @@ def _note(invoice: dict[str, Any]) -> str | None:
 
 
 async def customer_view(ui: Ui, account_id: str) -> CustomerView:
+    """The account as both sides say now (app/live.py), over what billsync stored: the
+    events of its runs and their steps' outputs, each with when it was stored."""
     view = CustomerView(account_id=account_id)
     for link in await mapping_ops.lookup(ui.app, account_id, kind=LinkKind.ACCOUNT_CUSTOMER):
         if link.togai_id == account_id:
@@ -86,8 +77,9 @@ async def customer_view(ui: Ui, account_id: str) -> CustomerView:
     view.runs = await run_ops.list_runs(
         ui.app, run_ops.RunFilter(entity=f"togai-account:{account_id}", limit=_RUNS)
     )
-    invoices: dict[str, InvoiceRow] = {}
-    # Oldest first, so the latest event of each invoice decides what is shown.
+    invoices: dict[str, live.InvoiceStatus] = {}
+    stored = live.Stored()
+    # Oldest first, so the latest event of each invoice decides what is stored.
     for event_id in sorted({r.event_id for r in view.runs}):
         event = (await event_ops.detail(ui.app, event_id)).event
         payload = event.payload
@@ -98,15 +90,22 @@ async def customer_view(ui: Ui, account_id: str) -> CustomerView:
             continue
         togai_id = _note(invoice)
         if togai_id is not None:  # a Razorpay invoice billsync created
-            row = invoices.setdefault(togai_id, InvoiceRow(togai_id))
+            row = invoices.setdefault(togai_id, live.InvoiceStatus(togai_id))
             row.razorpay_id = str(invoice.get("id"))
-            row.payment_status = str(invoice.get("status", row.payment_status))
-            row.amount_paid = _paise(invoice.get("amount_paid"))
+            stored.saw_razorpay(
+                row.razorpay_id,
+                invoice.get("status"),
+                event.received_at,
+                invoice.get("amount_paid"),
+            )
         elif isinstance(invoice.get("id"), str):
-            row = invoices.setdefault(invoice["id"], InvoiceRow(invoice["id"]))
+            row = invoices.setdefault(invoice["id"], live.InvoiceStatus(invoice["id"]))
             row.number = str(invoice.get("sequenceId") or "")
-            row.togai_status = str(invoice.get("status") or "")
             row.amount = str(invoice.get("totalAmount", ""))
+            stored.saw_togai(row.togai_id, invoice.get("status"), event.received_at)
+    # Then what the runs did (a payment recorded, an invoice cancelled), which events of
+    # the account do not show.
+    used = await live.stored_from_steps(ui.app, {r.id for r in view.runs}, stored)
     for row in invoices.values():
         if row.razorpay_id is None:
             for link in await mapping_ops.lookup(
@@ -114,8 +113,9 @@ async def customer_view(ui: Ui, account_id: str) -> CustomerView:
             ):
                 if link.togai_id == row.togai_id:
                     row.razorpay_id = link.razorpay_id
-                    row.payment_status = "issued"
-    view.invoices = sorted(invoices.values(), key=lambda r: r.togai_id)
+    view.invoices, view.togai, view.razorpay = await live.account_invoices(
+        ui.app, account_id, view.customer_id, invoices, stored, used
+    )
     return view
 
 
