@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from billsync import errors
+from billsync.app import events as event_ops
 from billsync.app import runs as run_ops
 from billsync.app.mappings import MappingInfo
 from billsync.app.root import App
@@ -93,21 +94,31 @@ class LinkStatus:
 
 @dataclass
 class Stored:
-    """What billsync's own records say, newest last wins: by Togai id and by Razorpay id."""
+    """What billsync's own records say, by Togai id and by Razorpay id: for each object the
+    newest record wins (events and step outputs are folded in any order)."""
 
     togai: dict[str, Observed] = field(default_factory=dict)
     razorpay: dict[str, Observed] = field(default_factory=dict)
 
     def saw_togai(self, object_id: str, status: str | None, when: datetime | None) -> None:
         if status:
-            self.togai[object_id] = Observed(status=status, as_of=when)
+            _keep_newest(self.togai, object_id, Observed(status=status, as_of=when))
 
     def saw_razorpay(
         self, object_id: str, status: str | None, when: datetime | None, paid: Any = None
     ) -> None:
         if status:
             amount_paid = paid if isinstance(paid, int) else None
-            self.razorpay[object_id] = Observed(status, as_of=when, amount_paid=amount_paid)
+            seen = Observed(status, as_of=when, amount_paid=amount_paid)
+            _keep_newest(self.razorpay, object_id, seen)
+
+
+def _keep_newest(known: dict[str, Observed], object_id: str, seen: Observed) -> None:
+    current = known.get(object_id)
+    if current is None or current.as_of is None:
+        known[object_id] = seen
+    elif seen.as_of is not None and seen.as_of >= current.as_of:
+        known[object_id] = seen
 
 
 async def stored_from_steps(app: App, run_ids: Collection[int], stored: Stored) -> set[int]:
@@ -281,20 +292,47 @@ async def _read_one(read: SideRead, client: Any, method: str, object_id: str) ->
 RELATED_RUNS = 200
 
 
-async def _related_runs(app: App, links: Sequence[MappingInfo]) -> set[int]:
-    """The runs that wrote the links and the other runs of their entities (an account's
-    runs share its entity key: its invoices' payments and cancellations too)."""
-    found = {m.run_id for m in links if m.run_id}
+async def _related_runs(app: App, links: Sequence[MappingInfo]) -> dict[int, int]:
+    """Run id → event id of the runs that wrote the links and the other runs of their
+    entities (an account's runs share its entity key: its invoices' payments and
+    cancellations too)."""
+    found: dict[int, int] = {}
     entities: set[str] = set()
-    for run_id in sorted(found):
+    for run_id in sorted({m.run_id for m in links if m.run_id}):
         try:
-            entities.add((await run_ops.detail(app, run_id)).run.entity_key)
+            run = (await run_ops.detail(app, run_id)).run
         except errors.SyncError:
             continue
+        found[run.id] = run.event_id
+        entities.add(run.entity_key)
     for entity in sorted(entities):
         query = run_ops.RunFilter(entity=entity, limit=RELATED_RUNS)
-        found.update(run.id for run in await run_ops.list_runs(app, query))
+        found.update((run.id, run.event_id) for run in await run_ops.list_runs(app, query))
     return found
+
+
+def fold_event(payload: Mapping[str, Any], when: datetime | None, stored: Stored) -> None:
+    """What an event billsync received says about invoices: a Togai invoice's status, or a
+    Razorpay invoice's (one whose notes name its Togai invoice)."""
+    invoice = payload.get("invoice")
+    if not isinstance(invoice, dict) or not isinstance(invoice.get("id"), str):
+        return
+    notes = invoice.get("notes")
+    if isinstance(notes, dict) and isinstance(notes.get("togai_invoice_id"), str):
+        stored.saw_razorpay(invoice["id"], invoice.get("status"), when, invoice.get("amount_paid"))
+    else:
+        stored.saw_togai(invoice["id"], invoice.get("status"), when)
+
+
+async def _stored_for_links(app: App, links: Sequence[MappingInfo], stored: Stored) -> set[int]:
+    related = await _related_runs(app, links)
+    for event_id in sorted(set(related.values())):
+        try:
+            event = (await event_ops.detail(app, event_id)).event
+        except errors.SyncError:
+            continue
+        fold_event(event.payload, event.received_at, stored)
+    return await stored_from_steps(app, set(related), stored)
 
 
 async def link_statuses(
@@ -303,7 +341,7 @@ async def link_statuses(
     """Each link with both sides' status: live for the first MAX_LIVE_LINKS, stored for the
     rest and for a side that cannot be read (`SideRead.problem` says why)."""
     stored = Stored()
-    used = await stored_from_steps(app, await _related_runs(app, links), stored)
+    used = await _stored_for_links(app, links, stored)
     togai = SideRead("togai")
     razorpay = SideRead("razorpay")
     togai_client = await _side(app, togai, await pick_connection(app, "togai", used))

@@ -88,21 +88,15 @@ async def customer_view(ui: Ui, account_id: str) -> CustomerView:
         invoice = payload.get("invoice")
         if not isinstance(invoice, dict):
             continue
+        live.fold_event(payload, event.received_at, stored)
         togai_id = _note(invoice)
         if togai_id is not None:  # a Razorpay invoice billsync created
             row = invoices.setdefault(togai_id, live.InvoiceStatus(togai_id))
             row.razorpay_id = str(invoice.get("id"))
-            stored.saw_razorpay(
-                row.razorpay_id,
-                invoice.get("status"),
-                event.received_at,
-                invoice.get("amount_paid"),
-            )
         elif isinstance(invoice.get("id"), str):
             row = invoices.setdefault(invoice["id"], live.InvoiceStatus(invoice["id"]))
             row.number = str(invoice.get("sequenceId") or "")
             row.amount = str(invoice.get("totalAmount", ""))
-            stored.saw_togai(row.togai_id, invoice.get("status"), event.received_at)
     # Then what the runs did (a payment recorded, an invoice cancelled), which events of
     # the account do not show.
     used = await live.stored_from_steps(ui.app, {r.id for r in view.runs}, stored)
