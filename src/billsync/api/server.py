@@ -4,23 +4,20 @@ The lifespan starts the App (migrations, worker, poller) and stops it on shutdow
 are listed explicitly: `ROUTERS` holds the factories every process serves, and callers can
 pass more (`extra_routers`) without touching this module.
 
-/docs (Swagger UI) and /redoc load their scripts and styles from billsync itself
-(`fastapi-offline` ships them, served under /static-offline-docs), so they work without
-internet; /favicon.ico is billsync's icon, for these pages and the admin UI.
+/docs and /redoc work without internet (api/docs.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import FileResponse, JSONResponse
-from fastapi_offline import FastAPIOffline
+from fastapi.responses import JSONResponse
 
 import billsync
 from billsync.api import metrics, v1, webhooks
+from billsync.api.docs import add_docs
 from billsync.app import App
 
 RouterFactory = Callable[[App], APIRouter]
@@ -43,27 +40,9 @@ def health_router(app: App) -> APIRouter:
     return routes
 
 
-FAVICON = Path(__file__).parent / "static" / "favicon.svg"
-FAVICON_URL = "/favicon.ico"
-
-
-def favicon_router(_app: App) -> APIRouter:
-    routes = APIRouter(include_in_schema=False)
-
-    @routes.get(FAVICON_URL)
-    async def favicon() -> FileResponse:
-        # SVG under the name browsers ask for unprompted (no 404 in every page's log).
-        return FileResponse(
-            FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"}
-        )
-
-    return routes
-
-
 #: What every billsync process serves; later faces append their factories here.
 ROUTERS: tuple[RouterFactory, ...] = (
     health_router,
-    favicon_router,
     metrics.router,
     webhooks.router,
     v1.router,
@@ -86,14 +65,14 @@ def create_api(
             await app.stop()
 
     webhooks.redact_access_log()
-    api = FastAPIOffline(
+    api = FastAPI(
         title="billsync",
         version=billsync.__version__,
         lifespan=lifespan,
-        favicon_url=FAVICON_URL,
-        # No call to the public validator service from the docs page.
-        swagger_ui_parameters={"validatorUrl": None},
+        docs_url=None,
+        redoc_url=None,
     )
+    add_docs(api, "billsync")
     api.state.billsync = app
     for factory in (*ROUTERS, *extra_routers):
         api.include_router(factory(app))
