@@ -23,6 +23,10 @@ from billsync.connectors.razorpay.errors import APP, ERROR_OVERLAY, parse_error
 DEFAULT_BASE_URL = "https://api.razorpay.com"
 #: Razorpay refuses count > 100 ("The count may not be greater than 100.").
 MAX_PAGE = 100
+#: GET /v1/payments refuses `from` outside this range ("from must be between 946684800 and
+#: 4765046400"); `to` is assumed to be bounded alike.
+EARLIEST_TIME = 946_684_800
+LATEST_TIME = 4_765_046_400
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -283,6 +287,12 @@ class RazorpayClient:
             code=exc.code,
             internal_message=exc.internal_message,
         )
+
+
+def list_time(seconds: int) -> int:
+    """A `from`/`to` value Razorpay accepts: `seconds` clamped to its range (nothing was
+    created before 2000, and a window reaching past 2121 lists nothing more)."""
+    return max(EARLIEST_TIME, min(LATEST_TIME, seconds))
 
 
 def _seg(value: str) -> str:

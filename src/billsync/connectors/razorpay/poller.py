@@ -42,7 +42,7 @@ from typing import Any
 
 from billsync import errors
 from billsync.connectors.razorpay import models
-from billsync.connectors.razorpay.client import MAX_PAGE, RazorpayClient
+from billsync.connectors.razorpay.client import MAX_PAGE, RazorpayClient, list_time
 from billsync.connectors.razorpay.event import (
     INVOICE_PAID,
     INVOICE_PARTIALLY_PAID,
@@ -64,8 +64,6 @@ WINDOW_S = 86_400
 MAX_PAGES = 20
 PENDING_MAX_AGE_S = 5 * 86_400
 MAX_PENDING = 100
-#: GET /v1/payments refuses an earlier `from` ("from must be between 946684800 and ...").
-EARLIEST = 946_684_800
 _OPEN = frozenset({"created", "authorized"})
 
 PollResult = tuple[Sequence[IncomingEvent], Mapping[str, Any]]
@@ -85,12 +83,12 @@ async def catch_up(
     now_s = int(now.timestamp())
     since = _since(cursor)
     if since is None:
-        since = max(EARLIEST, int(start.timestamp()))
+        since = list_time(int(start.timestamp()))
     listed: dict[str, models.Payment] = {}
     pages = 0
     while True:
-        end = max(EARLIEST, min(now_s, since + WINDOW_S))
-        begin = max(EARLIEST, min(since, end) - OVERLAP_S)
+        end = list_time(min(now_s, since + WINDOW_S))
+        begin = list_time(min(since, end) - OVERLAP_S)
         pages += await _walk(client, begin, end, listed)
         since = max(since, end)
         if since >= now_s or pages >= MAX_PAGES:

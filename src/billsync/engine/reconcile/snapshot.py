@@ -21,6 +21,7 @@ from typing import Any
 from billsync import errors
 from billsync.connectors.razorpay import models as rzp
 from billsync.connectors.razorpay.client import MAX_PAGE as RZP_PAGE
+from billsync.connectors.razorpay.client import list_time
 from billsync.connectors.razorpay.reference import natural_key
 from billsync.connectors.togai import models as togai
 from billsync.connectors.togai.client import MAX_PAGE_SIZE as TOGAI_INVOICE_PAGE
@@ -91,7 +92,8 @@ class Reader:
     async def full(self, db: Database, since: datetime | None) -> Snapshot:
         snap = Snapshot(complete=True)
         await load_links(db, snap)
-        created_from = int(since.timestamp()) if since is not None else None
+        # Clamped: Razorpay refuses a `from` outside 2000..2121 (a far --since lists nothing).
+        created_from = list_time(int(since.timestamp())) if since is not None else None
         # Togai: everything (existence decides orphans); Razorpay invoices and payments
         # from `since` only (a Razorpay object is made after its Togai object).
         await self._togai_pages(
