@@ -1,0 +1,306 @@
+"""Reconciliation cost: `billsync reconcile --json` over N invoices a side.
+
+Both sandboxes run as subprocesses (as `billsync sandbox togai|razorpay`), wired like
+`billsync demo` (connections, every template enabled; their webhook targets removed, no
+`billsync serve` runs). The seed writes a fully synced state straight to the providers'
+APIs, as if billsync had synced it: A Togai accounts with Razorpay customers (notes) and
+RazorPayCustomerId settings; N DUE Togai invoices with Razorpay invoices (notes, receipt)
+and RazorPayInvoiceId/RazorPayInvoiceUrl settings; P of them paid in Razorpay and recorded
+in Togai; billsync's mappings for all of it. Then D invoices made in Togai only (drift).
+
+The measured part is one `billsync reconcile --json` process per scenario: wall time, its
+peak RSS (ru_maxrss of the waited child), the calls each sandbox answered (by route), the
+report's summary. Scenarios: `default` (the connections' default rate limits: Togai's
+documented 10 requests/s, Razorpay none) and `unlimited` (no pacing: what CPU bounds).
+
+    .venv/bin/python bench/reconcile.py                       # N = 10000, both scenarios
+    .venv/bin/python bench/reconcile.py --invoices 2000 --scenario unlimited
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from billsync.app import build, connection_admin
+from billsync.config import Settings
+from billsync.domain import IdLink, LinkKind
+from billsync.store import mappings
+from burst_stack import (
+    RAZORPAY_AUTH,
+    TOGAI_AUTH,
+    Stack,
+    call,
+    peak_rss_mib,
+    request_delta,
+    stats,
+)
+
+CONCURRENCY = 32
+
+
+async def _gather(jobs: list[Any], gate: asyncio.Semaphore) -> list[Any]:
+    async def one(job: Any) -> Any:
+        async with gate:
+            return await job
+
+    return await asyncio.gather(*(one(j) for j in jobs))
+
+
+async def seed(stack: Stack, accounts: int, invoices: int, paid: int, drift: int) -> list[IdLink]:
+    """The synced state (see the module docstring); returns the mappings to store."""
+    gate = asyncio.Semaphore(CONCURRENCY)
+    links: list[IdLink] = []
+    togai, rzp = stack.togai_url, stack.razorpay_url
+    async with httpx.AsyncClient(timeout=60) as http:
+        for url in (togai, rzp):
+            await http.delete(f"{url}/_sandbox/webhooks")
+
+        async def setting(entity_type: str, entity_id: str, setting_id: str, value: str) -> None:
+            await call(
+                http,
+                "POST",
+                f"{togai}/settings",
+                headers=TOGAI_AUTH,
+                json={
+                    "id": setting_id,
+                    "value": value,
+                    "namespace": "USER",
+                    "name": setting_id,
+                    "entityType": entity_type,
+                    "entityId": entity_id,
+                    "dataType": "STRING",
+                },
+            )
+
+        async def account(i: int) -> tuple[str, str]:
+            account_id = f"acct-{i:05d}"
+            email = f"{account_id}@example.com"
+            await call(
+                http,
+                "POST",
+                f"{togai}/customers",
+                headers=TOGAI_AUTH,
+                json={
+                    "id": account_id,
+                    "name": f"Bench customer {i}",
+                    "primaryEmail": email,
+                    "address": {"line1": "12 MG Road", "city": "Bengaluru", "country": "IN"},
+                    "account": {
+                        "id": account_id,
+                        "name": f"Bench account {i}",
+                        "primaryEmail": email,
+                        "invoiceCurrency": "INR",
+                    },
+                },
+            )
+            r = await call(
+                http,
+                "POST",
+                f"{rzp}/v1/customers",
+                auth=RAZORPAY_AUTH,
+                json={
+                    "name": f"Bench account {i}",
+                    "email": email,
+                    "notes": {"togai_account_id": account_id},
+                },
+            )
+            customer_id = str(r.json()["id"])
+            await setting("ACCOUNT", account_id, "RazorPayCustomerId", customer_id)
+            return account_id, customer_id
+
+        made = await _gather([account(i) for i in range(accounts)], gate)
+        links += [IdLink(LinkKind.ACCOUNT_CUSTOMER, a, c) for a, c in made]
+
+        async def invoice(i: int) -> None:
+            account_id, customer_id = made[i % len(made)]
+            total = 500 + i % 1000
+            r = await call(
+                http,
+                "POST",
+                f"{togai}/_sandbox/invoices",
+                json={"accountId": account_id, "totalAmount": total, "status": "DUE"},
+            )
+            togai_id = str(r.json()["id"])
+            r = await call(
+                http,
+                "POST",
+                f"{rzp}/v1/invoices",
+                auth=RAZORPAY_AUTH,
+                json={
+                    "type": "invoice",
+                    "customer_id": customer_id,
+                    "currency": "INR",
+                    "receipt": togai_id,
+                    "line_items": [{"name": f"Invoice {togai_id}", "amount": total * 100}],
+                    "notes": {"togai_invoice_id": togai_id, "togai_account_id": account_id},
+                },
+            )
+            body = r.json()
+            await setting("INVOICE", togai_id, "RazorPayInvoiceId", str(body["id"]))
+            await setting("INVOICE", togai_id, "RazorPayInvoiceUrl", str(body["short_url"]))
+            links.append(IdLink(LinkKind.INVOICE_INVOICE, togai_id, str(body["id"])))
+            if i < paid:
+                r = await call(http, "POST", f"{rzp}/_sandbox/invoices/{body['id']}/pay", json={})
+                payment_id = str(r.json()["payment_id"])
+                r = await call(
+                    http,
+                    "POST",
+                    f"{togai}/payments",
+                    headers=TOGAI_AUTH,
+                    json={
+                        "accountId": account_id,
+                        "currency": "INR",
+                        "totalAmount": total,
+                        "externalPaymentReference": {
+                            "sourceName": "Razorpay",
+                            "sourceType": "GATEWAY",
+                            "transactionNumber": payment_id,
+                        },
+                        "lineItemRecords": [
+                            {"type": "INVOICE", "togaiId": togai_id, "amount": total, "order": 1}
+                        ],
+                    },
+                )
+                links.append(IdLink(LinkKind.PAYMENT_PAYMENT, str(r.json()["id"]), payment_id))
+
+        await _gather([invoice(i) for i in range(invoices)], gate)
+
+        async def unsent(i: int) -> None:
+            account_id, _ = made[i % len(made)]
+            await call(
+                http,
+                "POST",
+                f"{togai}/_sandbox/invoices",
+                json={"accountId": account_id, "totalAmount": 100, "status": "DUE"},
+            )
+
+        await _gather([unsent(i) for i in range(drift)], gate)
+    return links
+
+
+async def store_links(stack: Stack, links: list[IdLink]) -> None:
+    settings = Settings(database_url=stack.db_url, secret_keys=SecretStr(stack.key))
+    app = build(settings)
+    try:
+        for start in range(0, len(links), 1000):
+            async with app.db.write() as session:
+                for link in links[start : start + 1000]:
+                    await mappings.insert_new(session, link, run_id=None, now=app.clock.now())
+    finally:
+        await app.stop()
+
+
+async def set_rates(stack: Stack, togai: float | None, razorpay: float | None) -> None:
+    settings = Settings(database_url=stack.db_url, secret_keys=SecretStr(stack.key))
+    app = build(settings)
+    try:
+        for name, rate in (("togai", togai), ("razorpay", razorpay)):
+            await connection_admin.update(
+                app, stack.connection_ids[name], rate_limit=rate, actor="bench"
+            )
+    finally:
+        await app.stop()
+
+
+async def measure(stack: Stack, scenario: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=60) as http:
+        before = {n: await stats(http, getattr(stack, f"{n}_url")) for n in ("togai", "razorpay")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BILLSYNC_")}
+        env["BILLSYNC_SECRET_KEYS"] = stack.key
+        argv = [sys.executable, "-m", "billsync", "reconcile", "--json", "--db", stack.db_url]
+        started = time.perf_counter()
+        proc = await asyncio.create_subprocess_exec(
+            *argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        rss_mib = 0.0
+        communicate = asyncio.create_task(proc.communicate())
+        while not communicate.done():
+            # VmHWM is the peak so far: the last reading before exit is the process's peak
+            rss_mib = max(rss_mib, peak_rss_mib(proc.pid) or 0.0)
+            await asyncio.sleep(0.05)
+        stdout, stderr = await communicate
+        seconds = time.perf_counter() - started
+        done = subprocess.CompletedProcess(argv, proc.returncode or 0, stdout, stderr)
+        after = {n: await stats(http, getattr(stack, f"{n}_url")) for n in ("togai", "razorpay")}
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"reconcile exited {done.returncode}: {done.stderr.decode()[-2000:]}")
+    report = json.loads(done.stdout)
+    calls: dict[str, dict[str, int]] = {}
+    for name in ("togai", "razorpay"):
+        delta = request_delta(before[name], after[name])
+        calls[name] = {route: sum(c.values()) for route, c in sorted(delta.items())}
+    return {
+        "scenario": scenario,
+        "exit_code": done.returncode,
+        "seconds": round(seconds, 1),
+        "peak_rss_mib": round(rss_mib, 1),
+        "calls": {name: sum(routes.values()) for name, routes in calls.items()},
+        "calls_by_route": calls,
+        "items": len(report["items"]),
+        "summary": {k: v for k, v in report["summary"].items() if v},
+        "kinds": dict(Counter(item["kind"] for item in report["items"])),
+    }
+
+
+SCENARIOS = {"default": (None, None), "unlimited": (0.0, 0.0)}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--invoices", type=int, default=10_000)
+    parser.add_argument("--accounts", type=int, default=1_000)
+    parser.add_argument("--paid", type=int, default=2_000)
+    parser.add_argument("--drift", type=int, default=100)
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
+    args = parser.parse_args()
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-reconcile-") as tmp:
+        stack = Stack(workdir=Path(tmp))
+        try:
+            stack.start_sandboxes()
+            await stack.wire()
+            started = time.perf_counter()
+            links = await seed(stack, args.accounts, args.invoices, args.paid, args.drift)
+            await store_links(stack, links)
+            seed_seconds = time.perf_counter() - started
+            print(f"seeded in {seed_seconds:.0f} s", file=sys.stderr)
+            for scenario in args.scenario or ["default", "unlimited"]:
+                await set_rates(stack, *SCENARIOS[scenario])
+                result = await measure(stack, scenario)
+                result["seed_seconds"] = round(seed_seconds, 1)
+                print(json.dumps(result), file=sys.stderr)
+                results.append(result)
+        finally:
+            stack.close()
+    print(
+        json.dumps(
+            {
+                "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus, "
+                f"Python {platform.python_version()}",
+                "invoices": args.invoices,
+                "accounts": args.accounts,
+                "paid": args.paid,
+                "drift": args.drift,
+                "results": results,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
