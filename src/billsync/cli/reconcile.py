@@ -66,20 +66,14 @@ async def _pairs(app: App, togai: int | None, razorpay: int | None) -> list[Conn
     return pairs
 
 
-async def _wait_for(app: App, run_ids: Sequence[int], within: float) -> dict[int, str]:
-    """Each run's status once all are final, or when `within` seconds have passed."""
-    deadline = time.monotonic() + within
-    statuses: dict[int, str] = {}
-    while True:
-        async with app.db.read() as session:
-            for run_id in run_ids:
-                row = await runs.get(session, run_id, fresh=True)
-                statuses[run_id] = row.status if row is not None else "missing"
-        if all(RunStatus(s) in FINAL_RUN for s in statuses.values() if s != "missing"):
-            return statuses
-        if time.monotonic() > deadline:
-            return statuses
-        await asyncio.sleep(0.2)
+async def _statuses(app: App, run_ids: Sequence[int]) -> dict[int, str]:
+    async with app.db.read() as session:
+        found = await runs.statuses(session, run_ids)
+    return {run_id: found.get(run_id, "missing") for run_id in run_ids}
+
+
+def _final(status: str) -> bool:
+    return status == "missing" or RunStatus(status) in FINAL_RUN
 
 
 async def _reconcile(
@@ -113,10 +107,8 @@ async def _reconcile(
         try:
             deadline = time.monotonic() + wait
             while True:
-                statuses = await _wait_for(app, run_ids, 0)
-                done = sum(
-                    1 for s in statuses.values() if s == "missing" or RunStatus(s) in FINAL_RUN
-                )
+                statuses = await _statuses(app, run_ids)
+                done = sum(1 for s in statuses.values() if _final(s))
                 bar.update(waiting, completed=done)
                 if done == len(run_ids) or time.monotonic() > deadline:
                     break

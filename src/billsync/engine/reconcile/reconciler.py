@@ -54,6 +54,8 @@ class Reconciler:
         self._intake = intake
         self._clock = clock or SystemClock()
         self._definitions = DefinitionCache()
+        #: the last comparison of each pair: its window and calls (what a full re-read costs)
+        self._last_read: dict[ConnectionPair, tuple[datetime | None, int]] = {}
 
     async def _enabled(self) -> list[FlowDefinition]:
         found: list[FlowDefinition] = []
@@ -135,6 +137,7 @@ class Reconciler:
         snap = await reader.full(self._db, since)
         scope = Scope(since=since, flows=await self.triggers(pair))
         report.items = [v.item for v in judge_all(snap, scope)]
+        self._last_read[pair] = (since, sum(report.calls.values()))
         log.info(
             "reconciliation compared",
             togai=pair.togai_id,
@@ -157,7 +160,8 @@ class Reconciler:
             await self.triggers(pair),
             clock=self._clock,
         )
-        results = await repair.run(items)
+        since, cost = self._last_read.get(pair, (None, None))
+        results = await repair.run(items, full_read_calls=cost, since=since)
         log.info(
             "reconciliation fixed",
             togai=pair.togai_id,

@@ -26,6 +26,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 
 import structlog
 
@@ -56,6 +57,22 @@ _MAX_EXTERNAL_ID = 255
 _ORDER = {ItemKind.CUSTOMER: 0, ItemKind.INVOICE: 1, ItemKind.PAYMENT: 2}
 
 
+#: Provider calls a by-id re-read of one item costs, roughly (an invoice: the invoice, its
+#: two settings, its owner and that owner's setting, the owner's payments, the Razorpay
+#: invoice and a receipt lookup).
+_CALLS_PER_ITEM = 6
+
+
+def _same(item: Item, candidates: Sequence[Verdict]) -> Verdict | None:
+    """The fresh verdict on the item's object: same kind and Togai id, and the same
+    Razorpay id when the item named one (a missing object may since have been made)."""
+    for candidate in candidates:
+        found = candidate.item
+        if item.razorpay_id is None or found.razorpay_id in (item.razorpay_id, None):
+            return candidate
+    return None
+
+
 class Repair:
     def __init__(
         self,
@@ -75,19 +92,56 @@ class Repair:
         self._clock = clock or SystemClock()
         self._batch = uuid.uuid4().hex[:12]
 
-    async def run(self, items: Sequence[Item]) -> list[FixResult]:
+    async def run(
+        self,
+        items: Sequence[Item],
+        *,
+        full_read_calls: int | None = None,
+        since: datetime | None = None,
+    ) -> list[FixResult]:
+        """Fix `items`. The re-read is by id, a few GETs an item; when that would cost more
+        than reading everything again (`full_read_calls`: the last comparison's cost, over
+        the window from `since`), one such read through the list endpoints serves every
+        item instead."""
         ordered = sorted(range(len(items)), key=lambda i: _ORDER[items[i].kind])
+        bulk: tuple[Snapshot, dict[tuple[ItemKind, str | None], list[Verdict]]] | None = None
+        wanted = [i for i in items if i.state not in (ItemState.ORPHAN, ItemState.MATCHED)]
+        if full_read_calls is not None and len(wanted) * _CALLS_PER_ITEM > full_read_calls:
+            bulk = await self._reread_all(wanted, since)
         results: dict[int, FixResult] = {}
         for index in ordered:
-            results[index] = await self.one(items[index])
+            results[index] = await self.one(items[index], bulk)
         return [results[i] for i in range(len(items))]
 
-    async def one(self, item: Item) -> FixResult:
+    async def _reread_all(
+        self, items: Sequence[Item], since: datetime | None
+    ) -> tuple[Snapshot, dict[tuple[ItemKind, str | None], list[Verdict]]]:
+        snap = await self._reader.full(self._db, since)
+        scope = Scope(
+            since=since,
+            flows=self._flows,
+            togai_ids=frozenset(i.togai_id for i in items if i.togai_id),
+            razorpay_ids=frozenset(i.razorpay_id for i in items if i.razorpay_id),
+        )
+        index: dict[tuple[ItemKind, str | None], list[Verdict]] = {}
+        for verdict in judge_all(snap, scope):
+            index.setdefault((verdict.item.kind, verdict.item.togai_id), []).append(verdict)
+        return snap, index
+
+    async def one(
+        self,
+        item: Item,
+        bulk: tuple[Snapshot, dict[tuple[ItemKind, str | None], list[Verdict]]] | None = None,
+    ) -> FixResult:
         if item.state is ItemState.ORPHAN:
             return FixResult(item, skipped="an orphan is reported only")
         if item.state is ItemState.MATCHED:
             return FixResult(item, skipped="matched")
-        fresh, snap = await self._rejudge(item)
+        if bulk is not None:
+            snap = bulk[0]
+            fresh = _same(item, bulk[1].get((item.kind, item.togai_id), []))
+        else:
+            fresh, snap = await self._rejudge(item)
         if fresh is None or fresh.item.state is ItemState.MATCHED:
             return FixResult(item, skipped="no longer drifting")
         if fresh.item.state is ItemState.ORPHAN:
@@ -105,13 +159,12 @@ class Repair:
             togai_ids=frozenset(togai_ids),
             razorpay_ids=frozenset(razorpay_ids),
         )
-        for candidate in judge_all(snap, scope):
-            found = candidate.item
-            if found.kind is not item.kind or found.togai_id != item.togai_id:
-                continue
-            if item.razorpay_id is None or found.razorpay_id in (item.razorpay_id, None):
-                return candidate, snap
-        return None, snap
+        candidates = [
+            v
+            for v in judge_all(snap, scope)
+            if v.item.kind is item.kind and v.item.togai_id == item.togai_id
+        ]
+        return _same(item, candidates), snap
 
     async def _carry_out(self, fresh: Verdict, snap: Snapshot) -> FixResult:
         plan = fresh.plan
