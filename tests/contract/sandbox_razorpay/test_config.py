@@ -51,19 +51,22 @@ async def test_receipt_uniqueness_is_off_by_default_and_can_be_enforced() -> Non
         assert again.json()["error"]["field"] == "receipt"
 
 
-async def test_international_off_refuses_other_currencies() -> None:
+async def test_international_is_off_by_default_as_on_a_new_account() -> None:
     usd = _invoice(
         "", currency="USD", line_items=[{"name": "Plan", "amount": 1000, "currency": "USD"}]
     )
     async with sandbox(RazorpaySandboxConfig()) as http:
         usd["customer_id"] = await _customer(http)
-        assert (await http.post("/v1/invoices", json=usd)).json()["currency"] == "USD"
-    async with sandbox(RazorpaySandboxConfig(international=False)) as http:
-        usd["customer_id"] = await _customer(http)
         refused = await http.post("/v1/invoices", json=usd)
+        assert refused.status_code == 400
         assert refused.json()["error"]["description"] == (
             "the merchant doesn't have international activated."
         )
+        link = await http.post("/v1/payment_links", json={"amount": 1000, "currency": "USD"})
+        assert link.status_code == 400
+    async with sandbox(RazorpaySandboxConfig(international=True)) as http:
+        usd["customer_id"] = await _customer(http)
+        assert (await http.post("/v1/invoices", json=usd)).json()["currency"] == "USD"
 
 
 async def test_minimum_amount_and_customer_edit_fields() -> None:

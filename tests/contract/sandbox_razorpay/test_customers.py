@@ -8,7 +8,7 @@ import pytest
 import razorpay
 from razorpay.errors import BadRequestError
 
-from tests.contract.sandbox_razorpay.conftest import new_customer
+from tests.contract.sandbox_razorpay.conftest import KEY_ID, KEY_SECRET, Sandbox, new_customer
 
 ID = re.compile(r"^cust_[A-Za-z0-9]{14}$")
 
@@ -65,8 +65,69 @@ def test_create_validates_fields(client: razorpay.Client) -> None:
         client.customer.create({"name": "Short Contact", "contact": "12345"})
     with pytest.raises(BadRequestError, match="is/are not required and should not be sent"):
         client.customer.create({"name": "Extra Field", "nickname": "x"})
-    with pytest.raises(BadRequestError, match="name must be at least 3"):
+    with pytest.raises(BadRequestError, match=r"^The name format is invalid\.$"):
         client.customer.create({"name": "Al"})
+
+
+# Real-world names Razorpay refuses (razorpay-api.md §3.2: letters, digits, spaces and
+# `. ' / @ ( )`, 3-50 characters); one message for all, too short included.
+REFUSED_NAMES = [
+    "Acme, Inc.",
+    "Tata-Steel & Co",
+    "Foo_Bar Ltd",
+    "A+B Corp",
+    "José Müller",
+    "Al",
+    "x" * 51,
+    "Tab\tName",
+]
+ACCEPTED_NAMES = ["Acme Inc.", "O'Brien (India) Pvt. Ltd.", "R/D @ Home 42", "abc", "x" * 50]
+
+
+@pytest.mark.parametrize("name", REFUSED_NAMES)
+def test_name_format_is_refused_on_create_edit_and_inline_invoice_customer(
+    client: razorpay.Client, name: str
+) -> None:
+    with pytest.raises(BadRequestError, match=r"^The name format is invalid\.$"):
+        client.customer.create({"name": name, "email": "named@example.com"})
+    existing = new_customer(client, 1)
+    with pytest.raises(BadRequestError, match=r"^The name format is invalid\.$"):
+        client.customer.edit(existing["id"], {"name": name})
+    with pytest.raises(BadRequestError, match=r"^The name format is invalid\.$"):
+        client.invoice.create(
+            {
+                "type": "invoice",
+                "customer": {"name": name, "email": "inline@example.com"},
+                "line_items": [{"name": "Plan", "amount": 1000}],
+            }
+        )
+    # Nothing was created or changed by the refusals.
+    assert [c["id"] for c in client.customer.all()["items"]] == [existing["id"]]
+    assert client.customer.fetch(existing["id"])["name"] == existing["name"]
+    assert client.invoice.all()["count"] == 0
+
+
+@pytest.mark.parametrize("name", ACCEPTED_NAMES)
+def test_names_in_the_documented_alphabet_are_accepted(client: razorpay.Client, name: str) -> None:
+    created = client.customer.create({"name": name})
+    assert created["name"] == name
+    assert client.customer.edit(created["id"], {"name": name[::-1]})["name"] == name[::-1]
+
+
+def test_refused_name_body_names_the_field(sandbox: Sandbox) -> None:
+    response = sandbox.control.post(
+        "/v1/customers", json={"name": "Acme, Inc."}, auth=(KEY_ID, KEY_SECRET)
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "BAD_REQUEST_ERROR",
+        "description": "The name format is invalid.",
+        "field": "name",
+        "source": "business",
+        "step": "payment_initiation",
+        "reason": "input_validation_failed",
+        "metadata": {},
+    }
 
 
 def test_list_is_newest_first_and_pages_to_the_end(client: razorpay.Client) -> None:

@@ -62,6 +62,26 @@ def test_unknown_route_and_method_are_400(sandbox: Sandbox, client: razorpay.Cli
         client.customer.delete("cust_AAAAAAAAAAAAAA", {})
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/v1/customers/"), ("POST", "/v1/customers/"), ("GET", "/v1/invoices/")],
+)
+def test_trailing_slash_is_an_unknown_url_not_a_redirect(
+    sandbox: Sandbox, client: razorpay.Client, method: str, path: str
+) -> None:
+    response = sandbox.control.request(
+        method, path, auth=(KEY_ID, KEY_SECRET), json={"name": "Slash Test"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["description"] == (
+        "The requested URL was not found on the server."
+    )
+    # The SDK's low-level call, as a user with a stray slash would write it.
+    with pytest.raises(BadRequestError, match=r"^The requested URL was not found on the server\.$"):
+        client.get(path, {}) if method == "GET" else client.post(path, {"name": "Slash Test"})
+    assert client.customer.all()["count"] == 0
+
+
 def test_missing_id_is_400_with_razorpay_labels(sandbox: Sandbox) -> None:
     response = sandbox.control.get("/v1/invoices/inv_AAAAAAAAAAAAAA", auth=(KEY_ID, KEY_SECRET))
     assert response.status_code == 400

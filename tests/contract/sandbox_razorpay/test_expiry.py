@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+import razorpay
 
 from billsync.sandbox.razorpay import RazorpaySandboxConfig, create_app
 from tests.contract.sandbox_razorpay.conftest import Listener
+from tests.servers import serve
 
 AUTH = ("rzp_test_sandbox", "sandbox_secret")
 START = 1_800_000_000
@@ -86,3 +88,27 @@ async def test_payment_link_expiry_follows_an_edited_expire_by(
     clock.now = START + 7200 + 120
     expired = (await api.get(f"/v1/payment_links/{link['id']}")).json()
     assert (expired["status"], expired["expired_at"]) == ("expired", START + 7320)
+
+
+def test_link_without_expire_by_expires_after_six_months_with_a_webhook(
+    clock: FakeClock, served_listener: Listener
+) -> None:
+    """Over a real socket with the SDK: the default expiry is applied like any other."""
+    served_listener.received.clear()
+    config = RazorpaySandboxConfig(clock=clock, webhook_urls=(served_listener.url,))
+    with serve(create_app(config)) as url:
+        client = razorpay.Client(auth=AUTH, base_url=url)
+        link = client.payment_link.create({"amount": 1000, "reference_id": "no-expiry-given"})
+        assert link["expire_by"] == START + 180 * 24 * 3600
+
+        clock.now = link["expire_by"] - 1
+        assert client.payment_link.fetch(link["id"])["status"] == "created"
+        clock.now = link["expire_by"]
+        expired = client.payment_link.fetch(link["id"])
+        assert (expired["status"], expired["expired_at"]) == ("expired", link["expire_by"])
+        served_listener.wait_for(
+            lambda got: any(r.event["event"] == "payment_link.expired" for r in got)
+        )
+    events = [r.event for r in served_listener.received]
+    assert [e["event"] for e in events] == ["payment_link.expired"]
+    assert events[0]["payload"]["payment_link"]["entity"]["id"] == link["id"]

@@ -48,6 +48,25 @@ def test_create_validation(client: razorpay.Client) -> None:
         client.payment_link.create({"amount": 1000, "notes": {"k": "x" * 256}})
 
 
+SIX_MONTHS = 180 * 24 * 3600
+
+
+def test_expire_by_defaults_to_six_months_and_may_not_exceed_them(
+    client: razorpay.Client,
+) -> None:
+    link = client.payment_link.create({"amount": 1000})
+    assert link["expire_by"] == link["created_at"] + SIX_MONTHS
+
+    too_late = int(time.time()) + SIX_MONTHS + 3600
+    with pytest.raises(BadRequestError, match="more than 6 months"):
+        client.payment_link.create({"amount": 1000, "expire_by": too_late})
+    with pytest.raises(BadRequestError, match="more than 6 months"):
+        client.payment_link.edit(link["id"], {"expire_by": too_late})
+    sooner = link["created_at"] + 7 * 24 * 3600
+    assert client.payment_link.edit(link["id"], {"expire_by": sooner})["expire_by"] == sooner
+    assert len(client.payment_link.all()["payment_links"]) == 1
+
+
 def test_list_is_not_a_collection(client: razorpay.Client) -> None:
     first = client.payment_link.create(LINK)
     second = client.payment_link.create(LINK | {"reference_id": "togai-inv-8"})

@@ -80,3 +80,33 @@ def test_refund_idempotency_header(sandbox: Sandbox, client: razorpay.Client) ->
     assert again["id"] == first["id"]
     with pytest.raises(BadRequestError, match="Different request with the same idempotency key"):
         client.payment.refund(payment_id, {"amount": 2000}, headers=headers)
+
+
+@pytest.mark.parametrize(
+    "key", ["short-key", "has space 0001", "semi;colon-0001", "dot.ted.key.0001"]
+)
+def test_refund_idempotency_key_format_is_checked(
+    sandbox: Sandbox, client: razorpay.Client, key: str
+) -> None:
+    payment_id, _ = _paid_invoice(sandbox, client)
+    with pytest.raises(BadRequestError, match="X-Refund-Idempotency must be at least 10"):
+        client.payment.refund(payment_id, {"amount": 1000}, headers={"X-Refund-Idempotency": key})
+    assert client.payment.fetch(payment_id)["amount_refunded"] == 0
+
+
+def test_refund_idempotency_key_reused_on_another_payment_is_refused(
+    sandbox: Sandbox, client: razorpay.Client
+) -> None:
+    first_payment, _ = _paid_invoice(sandbox, client)
+    invoice = new_invoice(client, new_customer(client, 2)["id"])
+    second_payment = sandbox.post(f"/invoices/{invoice['id']}/pay").json()["payment_id"]
+    headers = {"X-Refund-Idempotency": "Refund_Key-0002"}
+
+    refund = client.payment.refund(first_payment, {"amount": 1000}, headers=headers)
+    with pytest.raises(BadRequestError, match="Different request with the same idempotency key"):
+        client.payment.refund(second_payment, {"amount": 1000}, headers=headers)
+    with pytest.raises(BadRequestError, match="Different request with the same idempotency key"):
+        client.refund.create({"payment_id": second_payment, "amount": 1000}, headers=headers)
+    assert client.payment.fetch(second_payment)["amount_refunded"] == 0
+    # The same request on the same payment is still a replay.
+    assert client.payment.refund(first_payment, {"amount": 1000}, headers=headers) == refund

@@ -30,6 +30,7 @@ class SandboxApp(SandboxMiddleware):
         state: Any = None,
         exception_handlers: dict[Any, Any] | None = None,
         control_prefix: str = "/_sandbox",
+        redirect_slashes: bool = True,
     ) -> None:
         stats = Stats()
         # API routes first: they are the hot path, and Starlette tries routes in order.
@@ -47,6 +48,9 @@ class SandboxApp(SandboxMiddleware):
         starlette = Starlette(
             routes=routes, exception_handlers=exception_handlers, lifespan=dispatcher.lifespan
         )
+        # Starlette answers `/path/` with a redirect to `/path`; a provider that refuses
+        # such URLs instead (Razorpay) switches that off.
+        starlette.router.redirect_slashes = redirect_slashes
         super().__init__(
             starlette,
             faults=faults,

@@ -41,7 +41,7 @@ def routes(state: State) -> list[Route]:
         return str(request.path_params[name])
 
     async def create_customer(request: Request) -> Any:
-        return customer.create(state, await fields.json_body(request))
+        return customer.create(state, await fields.body(request))
 
     async def list_customers(request: Request) -> Any:
         return customer.list_page(state, request.query_params)
@@ -50,10 +50,10 @@ def routes(state: State) -> list[Route]:
         return customer.get(state, pid(request))
 
     async def edit_customer(request: Request) -> Any:
-        return customer.edit(state, pid(request), await fields.json_body(request))
+        return customer.edit(state, pid(request), await fields.body(request))
 
     async def create_invoice(request: Request) -> Any:
-        return invoice.create(state, await fields.json_body(request))
+        return invoice.create(state, await fields.body(request))
 
     async def list_invoices(request: Request) -> Any:
         return invoice.list_page(state, request.query_params)
@@ -62,14 +62,14 @@ def routes(state: State) -> list[Route]:
         return invoice.get(state, pid(request))
 
     async def update_invoice(request: Request) -> Any:
-        return invoice.update(state, pid(request), await fields.json_body(request))
+        return invoice.update(state, pid(request), await fields.body(request))
 
     async def issue_invoice(request: Request) -> Any:
-        fields.reject_unknown(await fields.json_body(request), ())
+        fields.reject_unknown(await fields.body(request), ())
         return invoice.issue(state, pid(request))
 
     async def cancel_invoice(request: Request) -> Any:
-        fields.reject_unknown(await fields.json_body(request), ())
+        fields.reject_unknown(await fields.body(request), ())
         return invoice.cancel(state, pid(request))
 
     async def delete_invoice(request: Request) -> Any:
@@ -79,7 +79,7 @@ def routes(state: State) -> list[Route]:
         return invoice.notify(state, pid(request), pid(request, "medium"))
 
     async def create_link(request: Request) -> Any:
-        return payment_link.create(state, await fields.json_body(request))
+        return payment_link.create(state, await fields.body(request))
 
     async def list_links(request: Request) -> Any:
         return payment_link.list_all(state, request.query_params)
@@ -88,7 +88,7 @@ def routes(state: State) -> list[Route]:
         return payment_link.get(state, pid(request))
 
     async def edit_link(request: Request) -> Any:
-        return payment_link.edit(state, pid(request), await fields.json_body(request))
+        return payment_link.edit(state, pid(request), await fields.body(request))
 
     async def cancel_link(request: Request) -> Any:
         return payment_link.cancel(state, pid(request))
@@ -106,7 +106,7 @@ def routes(state: State) -> list[Route]:
 
     async def refund_payment(request: Request) -> Any:
         key = request.headers.get("x-refund-idempotency")
-        return refund.create(state, pid(request), await fields.json_body(request), key)
+        return refund.create(state, pid(request), await fields.body(request), key)
 
     async def list_payment_refunds(request: Request) -> Any:
         return refund.payment_page(state, pid(request), request.query_params)
@@ -115,7 +115,7 @@ def routes(state: State) -> list[Route]:
         return refund.get_for_payment(state, pid(request), pid(request, "refund_id"))
 
     async def create_refund(request: Request) -> Any:
-        body = await fields.json_body(request)
+        body = await fields.body(request)
         payment_id = str(fields.required(body, "payment_id"))
         rest = {k: v for k, v in body.items() if k != "payment_id"}
         key = request.headers.get("x-refund-idempotency")

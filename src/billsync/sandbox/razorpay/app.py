@@ -55,6 +55,9 @@ def create_app(config: RazorpaySandboxConfig | None = None) -> SandboxApp:
         objects=state.counts,
         reset=state.reset,
         state=state,
+        # Razorpay answers `GET /v1/customers/` with its 400 "The requested URL was not found
+        # on the server." (razorpay-api.md §2), never a redirect.
+        redirect_slashes=False,
         exception_handlers={
             error.RazorpayError: error.handle,
             HTTPException: error.handle_http,

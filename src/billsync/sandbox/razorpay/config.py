@@ -23,8 +23,9 @@ class RazorpaySandboxConfig:
     rate_limit: float = 0
     account_id: str = "acc_SandboxAcct0001"
     # Account setting, not an API rule: real accounts need "international" activated
-    # before they may bill in a currency other than INR.
-    international: bool = True
+    # before they may bill in a currency other than INR. Off, as on a new account, so a
+    # non-INR sync fails here as it would live; tests of other currencies switch it on.
+    international: bool = False
     # UNCONFIRMED: the minimum is documented for orders/refunds (INR 1.00); assumed for
     # invoices and payment links too.
     min_amount: int = 100
@@ -44,6 +45,9 @@ class RazorpaySandboxConfig:
     # UNCONFIRMED: whether a payment created in the very second `to` names is listed ("till
     # when" in the docs); assumed yes, like `from` ("from when").
     payments_to_inclusive: bool = True
+    # Payment links: expire_by defaults to, and may not exceed, "6 months" after creation
+    # (razorpay-api.md §5). UNCONFIRMED: whether that is calendar months; 180 days here.
+    link_max_expiry_s: int = 180 * 24 * 3600
     webhook_timeout_s: float = 5.0
     # UNCONFIRMED: Razorpay retries "with exponential backoff" for 24 h, schedule unpublished;
     # the sandbox doubles from webhook_retry_base_s up to webhook_retry_max_s.

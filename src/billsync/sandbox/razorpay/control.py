@@ -17,7 +17,7 @@ from billsync.sandbox.razorpay.state import State
 def routes(state: State, prefix: str = "/_sandbox") -> list[Route]:
     async def pay_invoice(request: Request) -> JSONResponse:
         expiry.sweep(state)
-        body = await fields.json_body(request)
+        body = await fields.body(request)
         paid, inv = checkout.pay_invoice(state, request.path_params["id"], body)
         return JSONResponse({"payment_id": paid["id"], "invoice": inv})
 
@@ -27,7 +27,7 @@ def routes(state: State, prefix: str = "/_sandbox") -> list[Route]:
 
     async def pay_link(request: Request) -> JSONResponse:
         expiry.sweep(state)
-        body = await fields.json_body(request)
+        body = await fields.body(request)
         paid, link = checkout.pay_link(state, request.path_params["id"], body)
         return JSONResponse({"payment_id": paid["id"], "payment_link": link})
 

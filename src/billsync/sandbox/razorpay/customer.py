@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,6 +12,12 @@ from billsync.sandbox.razorpay.state import Entity, State
 
 CREATE_FIELDS = ("name", "email", "contact", "fail_existing", "gstin", "notes")
 EXISTS = "Customer already exists for the merchant"
+# razorpay-api.md §3.2: 3-50 characters, letters and digits plus `. ' / @ ( )`; spaces too
+# (every documented sample name has one). ASCII only: "José" is refused like "Acme, Inc.".
+NAME = re.compile(r"[A-Za-z0-9 .'/@()]{3,50}")
+# One answer for every way a name fails, too short included: razorpay-node#161 (a name under
+# three characters got exactly this) and odoo/odoo#252444 (commas, and names over 50).
+NAME_INVALID = "The name format is invalid."
 
 
 def _contact(data: Mapping[str, Any]) -> str | None:
@@ -36,8 +43,11 @@ def _email(data: Mapping[str, Any]) -> str | None:
     return email
 
 
-def _name(data: Mapping[str, Any]) -> str | None:
-    return fields.text(data, "name", max_len=50, min_len=3)
+def _name(data: Mapping[str, Any], key: str = "name") -> str | None:
+    name = fields.text(data, key)
+    if name is not None and NAME.fullmatch(name) is None:
+        raise RazorpayError(NAME_INVALID, field=key)
+    return name
 
 
 def _pair(email: str | None, contact: str | None) -> tuple[str | None, str | None] | None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
@@ -14,11 +16,20 @@ MAX_NOTES = 15
 MAX_NOTE_LEN = 256
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    """The JSON object sent; the SDK sends `{}` (or nothing) on action endpoints."""
+async def body(request: Request) -> dict[str, Any]:
+    """The body sent, as JSON or as a form; the SDK sends `{}` (or nothing) on action endpoints.
+
+    Razorpay takes `application/x-www-form-urlencoded` wherever it takes JSON (its curl
+    samples and older SDKs post forms), with nested fields as `notes[k]=v` and
+    `line_items[0][name]=...`; values then arrive as strings, which the checks below accept
+    wherever Razorpay does ("1", "500").
+    """
     raw = await request.body()
     if not raw.strip():
         return {}
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+        return form(raw)
     try:
         data = json.loads(raw)
     except ValueError:
@@ -27,6 +38,54 @@ async def json_body(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise RazorpayError("The request body must be a JSON object.", reason="NA")
     return data
+
+
+_KEY_PART = re.compile(r"\[([^\[\]]*)\]")
+
+
+def form(raw: bytes) -> dict[str, Any]:
+    """A form body as the nested object it spells: `a[b][0][c]=v` → {"a": {"b": [{"c": v}]}}.
+
+    Numeric (or empty, `a[]=v`) brackets make lists, in index order.
+    """
+    try:
+        pairs = parse_qsl(raw.decode(), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        raise RazorpayError("The request body is not a valid form.", reason="NA") from None
+    root: dict[str, Any] = {}
+    for key, value in pairs:
+        head, _, rest = key.partition("[")
+        path = [head, *_KEY_PART.findall("[" + rest)] if rest else [head]
+        if not head:
+            raise RazorpayError(f"{key} is not a valid field.", reason="NA")
+        node: dict[str, Any] = root
+        for index, part in enumerate(path):
+            last = index == len(path) - 1
+            if last:
+                if isinstance(node.get(part), dict):
+                    raise RazorpayError(f"{key} is not a valid field.", reason="NA")
+                node[part] = value
+                break
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise RazorpayError(f"{key} is not a valid field.", reason="NA")
+            if path[index + 1] == "":
+                path[index + 1] = str(len(child))
+            node = child
+    # The body itself stays an object, whatever its keys.
+    return {k: _lists(v) for k, v in root.items()}
+
+
+def _lists(node: Any) -> Any:
+    """Objects whose keys are all 0..n-1 become lists (`line_items[0][name]`)."""
+    if not isinstance(node, dict):
+        return node
+    converted = {k: _lists(v) for k, v in node.items()}
+    if converted and all(k.isdigit() for k in converted):
+        indexes = sorted(converted, key=int)
+        if [int(k) for k in indexes] == list(range(len(indexes))):
+            return [converted[k] for k in indexes]
+    return converted
 
 
 def reject_unknown(data: Mapping[str, Any], allowed: Iterable[str]) -> None:

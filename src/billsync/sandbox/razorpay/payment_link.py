@@ -16,6 +16,8 @@ CREATE_FIELDS = (
 )  # fmt: skip
 EDIT_FIELDS = ("reference_id", "expire_by", "notes", "reminder_enable", "accept_partial")
 EXPIRE_MESSAGE = "timestamp must be atleast 15 minutes in future"
+# UNCONFIRMED wording: Razorpay documents the six-month cap, not its refusal text.
+EXPIRE_MAX_MESSAGE = "timestamp must not be more than 6 months after the link's creation"
 NOTE_MAX_LEN = 255
 
 
@@ -33,6 +35,18 @@ def _reference(state: State, data: Mapping[str, Any], own_id: str | None = None)
             "payment link creation with reference ID already attempted", field="reference_id"
         )
     return reference
+
+
+def _expire_by(state: State, data: Mapping[str, Any], created_at: int) -> int:
+    """At least 15 minutes ahead, at most link_max_expiry_s after creation; that cap is
+    also the default (razorpay-api.md §5: "default and max 6 months from creation")."""
+    latest = created_at + state.config.link_max_expiry_s
+    value = fields.future_timestamp(data, "expire_by", state.now(), EXPIRE_MESSAGE)
+    if value is None:
+        return latest
+    if value > latest:
+        raise RazorpayError(EXPIRE_MAX_MESSAGE, field="expire_by")
+    return value
 
 
 def create(state: State, data: Mapping[str, Any]) -> Entity:
@@ -85,7 +99,7 @@ def create(state: State, data: Mapping[str, Any]) -> Entity:
         "payments": None,
         "order_id": "",
         "short_url": state.short_url(),
-        "expire_by": fields.future_timestamp(data, "expire_by", now, EXPIRE_MESSAGE) or 0,
+        "expire_by": _expire_by(state, data, now),
         "expired_at": 0,
         "cancelled_at": 0,
         "callback_url": callback_url,
@@ -137,9 +151,7 @@ def edit(state: State, raw_id: str, data: Mapping[str, Any]) -> Entity:
     if "reference_id" in data:
         changes["reference_id"] = _reference(state, data, link["id"])
     if "expire_by" in data:
-        changes["expire_by"] = fields.future_timestamp(
-            data, "expire_by", state.now(), EXPIRE_MESSAGE
-        )
+        changes["expire_by"] = _expire_by(state, data, link["created_at"])
     if "notes" in data:
         changes["notes"] = fields.notes(data, max_len=NOTE_MAX_LEN) or None
     for key in ("reminder_enable", "accept_partial"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,22 +11,29 @@ from billsync.sandbox.razorpay.error import RazorpayError, not_found
 from billsync.sandbox.razorpay.state import Entity, State
 
 FIELDS = ("amount", "speed", "notes", "receipt")
+# razorpay-api.md §8: an X-Refund-Idempotency key is at least 10 of these characters.
+KEY = re.compile(r"[A-Za-z0-9_-]{10,}")
+# UNCONFIRMED wording: the format is documented, Razorpay's refusal text is not.
+KEY_INVALID = "X-Refund-Idempotency must be at least 10 characters of letters, digits, - and _."
+KEY_REUSED = "Different request with the same idempotency key has already been processed."
 
 
 def create(
     state: State, payment_id: str, data: Mapping[str, Any], idempotency_key: str | None = None
 ) -> Entity:
     fields.reject_unknown(data, FIELDS)
+    if idempotency_key is not None and KEY.fullmatch(idempotency_key) is None:
+        raise RazorpayError(KEY_INVALID, field="X-Refund-Idempotency", reason="NA")
+    paid = payment.get(state, payment_id, "payment_id")
     if idempotency_key is not None:
         seen = state.refund_by_key.get(idempotency_key)
         if seen is not None:
-            if seen[0] != dict(data) or seen[1] not in state.refunds:
-                raise RazorpayError(
-                    "Different request with the same idempotency key has already been processed.",
-                    reason="NA",
-                )
-            return state.refunds[seen[1]]
-    paid = payment.get(state, payment_id, "payment_id")
+            # The request is the payment and the body: the same body on another payment is
+            # a different request (razorpay-api.md §8), not a replay of the first.
+            request, refund_id = seen
+            if request != (paid["id"], dict(data)) or refund_id not in state.refunds:
+                raise RazorpayError(KEY_REUSED, reason="NA")
+            return state.refunds[refund_id]
     remaining = paid["amount"] - paid["amount_refunded"]
     if remaining <= 0:
         raise RazorpayError("The payment has been fully refunded already.", reason="NA")
@@ -58,7 +66,7 @@ def create(
     state.refunds[entity["id"]] = entity
     state.refunds_by_payment.setdefault(paid["id"], []).append(entity["id"])
     if idempotency_key is not None:
-        state.refund_by_key[idempotency_key] = (dict(data), entity["id"])
+        state.refund_by_key[idempotency_key] = ((paid["id"], dict(data)), entity["id"])
     paid["amount_refunded"] += amount
     full = paid["amount_refunded"] >= paid["amount"]
     paid["refund_status"] = "full" if full else "partial"

@@ -50,7 +50,8 @@ class State:
         self.link_by_reference: dict[str, str] = {}
         self.payments_by_order: dict[str, list[str]] = {}
         self.refunds_by_payment: dict[str, list[str]] = {}
-        self.refund_by_key: dict[str, tuple[Entity, str]] = {}
+        # idempotency key -> ((payment id, body), refund id)
+        self.refund_by_key: dict[str, tuple[tuple[str, Entity], str]] = {}
         # Not part of the invoice entity: Razorpay shows only the resulting sms/email_status.
         self.invoice_notify: dict[str, dict[str, bool]] = {}
         # Heap of (expire_by, kind, id); see expiry.py.
