@@ -17,6 +17,7 @@ from billsync.sandbox.togai.settings import full_setting_id
 from billsync.sandbox.togai.store import Record
 
 _OPTIONAL = ("netTermDays", "address", "primaryEmail", "billingInformation", "metadata")
+MAX_EMBEDDED = schemas.ACCOUNT_MAX_EMBEDDED
 
 
 def new_account(ctx: TogaiContext, body: dict[str, Any], customer: Record) -> Record:
@@ -32,6 +33,8 @@ def new_account(ctx: TogaiContext, body: dict[str, Any], customer: Record) -> Re
         "invoiceCurrency": body.get("invoiceCurrency", ctx.config.base_currency).upper(),
     }
     aliases = [*body.get("aliases", ()), *(a["value"] for a in body.get("accountAliases", ()))]
+    if len(aliases) > MAX_EMBEDDED and ctx.config.account_overflow == "refuse":
+        raise ApiError(400, f"An account can have at most {MAX_EMBEDDED} aliases")
     if aliases:
         account["aliases"] = [{"alias": alias} for alias in aliases]
     for name in _OPTIONAL:
@@ -53,10 +56,14 @@ def store_entity_setting(
 
 
 def render_account(ctx: TogaiContext, account: Record) -> Record:
+    """The account as the API shows it: never more embedded items than the client parses."""
     settings = ctx.store.entity_settings("ACCOUNT", account["id"])
+    shown = account
+    if len(account.get("aliases", ())) > MAX_EMBEDDED:
+        shown = {**account, "aliases": account["aliases"][:MAX_EMBEDDED]}
     if not settings:
-        return account
-    return {**account, "settings": [_entity_setting(s) for s in settings]}
+        return shown
+    return {**shown, "settings": [_entity_setting(s) for s in settings[:MAX_EMBEDDED]]}
 
 
 def _entity_setting(setting: Record) -> Record:

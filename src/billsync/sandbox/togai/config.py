@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,15 @@ class TogaiSandboxConfig:
     # Togai's documented quirk: a full last page may still carry a nextToken that leads to an
     # empty page. Off by default: the last page has nextToken null.
     trailing_empty_page: bool = False
+    # UNCONFIRMED: what Togai does once an account holds more than the 10 settings or 10
+    # aliases its Account model embeds (togai-client 1.0.3 refuses to parse more). "cap":
+    # store them all, embed the first 10 (in creation order; the rest are listed by
+    # GET /settings); "refuse": answer 400 to the 11th setting or alias.
+    account_overflow: Literal["cap", "refuse"] = "cap"
+    # UNCONFIRMED: what POST /payments does with the part of totalAmount its lineItemRecords
+    # leave unapplied. "refuse": 400, nothing recorded; "wallet": the rest is recorded as a
+    # WALLET_CREDIT line item record of the payment (Togai's overpayment instrument).
+    unapplied_payment: Literal["refuse", "wallet"] = "refuse"
     # Bodies with fields the API does not know answer 400 (off: they are ignored).
     reject_unknown_fields: bool = True
     # Answer 429 with this Retry-After (seconds); None sends no header (Togai documents none).

@@ -45,7 +45,12 @@ class TogaiContext:
 
         return endpoint
 
-    async def body(self, request: Request, schema: Schema) -> dict[str, Any]:
-        return check(
-            parse_json(await request.body()), schema, strict=self.config.reject_unknown_fields
-        )
+    async def body(
+        self, request: Request, schema: Schema, *, optional: bool = False
+    ) -> dict[str, Any]:
+        """The checked JSON body; `optional`: no body at all reads as `{}` (the official
+        client sends none when a method's body parameter is left out)."""
+        data = parse_json(await request.body())
+        if data is None and optional:
+            data = {}
+        return check(data, schema, strict=self.config.reject_unknown_fields)

@@ -96,13 +96,19 @@ def routes(ctx: TogaiContext) -> list[Route]:
 
     async def update_invoice(request: Request) -> Response:
         invoice = lifecycle.get_invoice_or_404(ctx, request.path_params["invoice_id"])
-        body = await ctx.body(request, schemas.UPDATE_INVOICE)
+        # update_invoice's body is optional in togai-client: called without one, it sends none.
+        body = await ctx.body(request, schemas.UPDATE_INVOICE, optional=True)
         status = body.pop("status", None)
         if status is not None:
             # Refuse before changing anything, so a bad PATCH leaves the invoice as it was.
             if status == "PAID" and not ctx.config.allow_patch_paid:
                 raise ApiError(400, "Payment should be recorded to mark an invoice as paid")
             lifecycle.check_transition(invoice, status)
+            if status == "DUE" and invoice["invoiceType"] == "CUSTOM":
+                # The creation rule holds for the transition too: a DUE custom invoice
+                # cannot be future-dated (changelog 21 Jan 2024), however it gets there.
+                end = body.get("endDate") or parse_datetime(invoice["endDate"], "endDate")
+                _not_future_dated(status, end)
         if body:
             _update_custom_fields(ctx, invoice, body)
         if status is not None:
@@ -122,8 +128,8 @@ def routes(ctx: TogaiContext) -> list[Route]:
         start, end = body["startDate"], body["endDate"]
         if end < start:
             raise ApiError(400, "endDate must not be before startDate")
-        if body["status"] != "DRAFT" and end > now():
-            raise ApiError(400, f"A {body['status']} custom invoice cannot be future-dated")
+        if body["status"] != "DRAFT":
+            _not_future_dated(body["status"], end)
         total = line_total(body["lineItems"])
         invoice = lifecycle.new_invoice(
             ctx,
@@ -149,6 +155,11 @@ def routes(ctx: TogaiContext) -> list[Route]:
         Route("/invoices/{invoice_id}", ctx.guard(get_invoice), methods=["GET"]),
         Route("/invoices/{invoice_id}", ctx.guard(update_invoice), methods=["PATCH"]),
     ]
+
+
+def _not_future_dated(status: str, end: datetime) -> None:
+    if end > now():
+        raise ApiError(400, f"A {status} custom invoice cannot be future-dated")
 
 
 def _update_custom_fields(ctx: TogaiContext, invoice: Record, body: dict[str, Any]) -> None:

@@ -36,6 +36,14 @@ def routes(ctx: TogaiContext) -> list[Route]:
         if ctx.config.reject_duplicate_payment_reference and ref_key in store.payment_references:
             raise ApiError(400, "A payment with this external payment reference already exists")
         plan = _plan(ctx, account, total, body["lineItemRecords"])
+        unapplied = total - sum((amount for _, amount, _ in plan), Decimal(0))
+        if unapplied and ctx.config.unapplied_payment == "refuse":
+            # Recording totalAmount while applying less would lose the difference.
+            raise ApiError(
+                400,
+                f"lineItemRecords apply {total - unapplied} of totalAmount {total}; "
+                f"{unapplied} would be left unapplied",
+            )
         # Everything checked: apply all of it, so a refused payment changes nothing.
         for invoice, amount, _ in plan:
             invoice["paidAmount"] = invoice["paidAmount"] + amount
@@ -55,6 +63,12 @@ def routes(ctx: TogaiContext) -> list[Route]:
             "createdBy": "sandbox",
             "createdAt": iso(now()),
         }
+        if unapplied:
+            # unapplied_payment == "wallet": the rest is kept as the account's credit.
+            last = max((order for _, _, order in plan), default=0)
+            payment["lineItemRecords"].append(
+                {"type": "WALLET_CREDIT", "amount": unapplied, "order": last + 1}
+            )
         for name in ("description", "notes"):
             if name in body:
                 payment[name] = body[name]

@@ -18,6 +18,9 @@ from billsync.sandbox.togai.validation import (
 )
 
 SETTING_DATA_TYPES = ("STRING", "NUMERIC", "JSON", "JSON_LOGIC")
+# The Account response model holds 0-10 settings and 0-10 aliases; an answer with more
+# fails to parse (pydantic ValidationError in get_account, update_account, get_accounts).
+ACCOUNT_MAX_EMBEDDED = 10
 
 ADDRESS = obj(
     {
@@ -53,12 +56,12 @@ _ACCOUNT_FIELDS: dict[str, Spec] = {
     "id": text(1, 50, required=True),
     "name": text(3, 255, required=True),
     "invoiceCurrency": text(3, 3),
-    "aliases": array(text(3, 50), 0, 10),
+    "aliases": array(text(3, 50), 0, ACCOUNT_MAX_EMBEDDED),
     "accountAliases": array(ACCOUNT_ALIAS),
     "address": ADDRESS,
     "primaryEmail": text(max_len=320),
     "billingInformation": BILLING_INFORMATION,
-    "settings": array(ENTITY_SETTING, 0, 10),
+    "settings": array(ENTITY_SETTING, 0, ACCOUNT_MAX_EMBEDDED),
     "netTermDays": INTEGER,
     "metadata": STRING_MAP,
     "tags": array(STRING),

@@ -56,6 +56,15 @@ def _check_value(value: str, data_type: str) -> None:
             raise ApiError(400, f"value must be a JSON string for dataType {data_type}") from None
 
 
+def _check_room(ctx: TogaiContext, entity_type: str, entity_id: str) -> None:
+    """With account_overflow="refuse", an account's 11th setting is refused (UNCONFIRMED)."""
+    if entity_type != "ACCOUNT" or ctx.config.account_overflow != "refuse":
+        return
+    limit = schemas.ACCOUNT_MAX_EMBEDDED
+    if len(ctx.store.entity_settings(entity_type, entity_id)) >= limit:
+        raise ApiError(400, f"An account can have at most {limit} settings")
+
+
 def routes(ctx: TogaiContext) -> list[Route]:
     store = ctx.store
     known = {"CUSTOMER": store.customers, "ACCOUNT": store.accounts, "INVOICE": store.invoices}
@@ -78,6 +87,7 @@ def routes(ctx: TogaiContext) -> list[Route]:
         full_id = full_setting_id(body)
         if full_id in store.settings:
             raise ApiError(ctx.config.duplicate_setting_status, f"Setting {full_id} already exists")
+        _check_room(ctx, entity_type, body["entityId"])
         setting = {k: body[k] for k in schemas.SETTING}
         store.put_setting(full_id, setting)
         return json_response(setting, 201)
