@@ -69,7 +69,12 @@ async def test_create_customer_sends_fail_existing_and_notes() -> None:
         "email": "billing@acme.test",
         "contact": "+919876543210",
         "fail_existing": "0",
-        "notes": {"togai_account_id": ACCOUNT, "togai_customer_id": "cus.1"},
+        # The name as Togai has it, since Razorpay's is cut.
+        "notes": {
+            "togai_account_id": ACCOUNT,
+            "togai_customer_id": "cus.1",
+            "togai_account_name": "A" * 60,
+        },
     }
     assert result.output.source == "created"  # type: ignore[attr-defined]
     assert result.links == (IdLink(LinkKind.ACCOUNT_CUSTOMER, ACCOUNT, "cust_A0000000000001"),)

@@ -10,12 +10,11 @@ from pydantic import BaseModel
 from billsync import errors
 from billsync.connectors.razorpay import models
 from billsync.connectors.razorpay.client import RazorpayClient
+from billsync.connectors.razorpay.customer_name import customer_name
 from billsync.connectors.razorpay.reference import DRY_RUN_ID, notes
 from billsync.connectors.spec import ActionContext, ActionResult, preview_only
 from billsync.domain import IdLink, LinkKind, Side
 
-#: Razorpay customer names are 3–50 characters.
-MAX_NAME = 50
 #: After an ambiguous failure without email/contact, how many newest customers to scan
 #: for our notes (Razorpay lists newest first, so a lost create is on the first page).
 RECOVERY_SCAN = 200
@@ -75,21 +74,25 @@ async def create_customer(ctx: ActionContext, data: CreateCustomerInput) -> Acti
         return ActionResult(
             CustomerOutput(
                 customer_id=mapped,
-                name=data.name,
+                name=customer_name(data.name),
                 email=data.email,
                 contact=data.contact,
                 source="mapping",
             )
         )
     client: RazorpayClient = ctx.client
+    name = customer_name(data.name)
     request = models.CustomerCreate(
-        name=data.name.strip()[:MAX_NAME],
+        name=name,
         email=data.email or None,
         contact=contact_number(data.contact),
         # Natural idempotency: "0" returns the customer with this (email, contact).
         fail_existing="0",
         notes=notes(
-            togai_account_id=data.togai_account_id, togai_customer_id=data.togai_customer_id
+            togai_account_id=data.togai_account_id,
+            togai_customer_id=data.togai_customer_id,
+            # The name as typed in Togai, when Razorpay's alphabet could not carry it.
+            togai_account_name=data.name if data.name != name else None,
         ),
     )
     if ctx.dry_run:
@@ -133,7 +136,10 @@ async def _find_by_account(client: RazorpayClient, account_id: str) -> models.Cu
 async def update_customer(ctx: ActionContext, data: UpdateCustomerInput) -> ActionResult:
     client: RazorpayClient = ctx.client
     current = await client.fetch_customer(data.customer_id)
-    name = data.name.strip()[:MAX_NAME] if data.name else None
+    # The same derivation as on create, so an unchanged Togai name is no change here. The
+    # notes are not rewritten: PUT may only take name, email and contact (UNCONFIRMED for
+    # notes), so togai_account_name keeps the name the customer was created with.
+    name = customer_name(data.name) if data.name else None
     contact = contact_number(data.contact)
     request = models.CustomerEdit(
         name=name if name and name != current.name else None,
