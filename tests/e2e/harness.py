@@ -214,11 +214,13 @@ class Stack:
 
     # -- Togai ----------------------------------------------------------------------
 
-    async def new_account(self, account_id: str, *, phone: str | None = None) -> None:
+    async def new_account(
+        self, account_id: str, *, phone: str | None = None, name: str | None = None
+    ) -> None:
         assert self.togai is not None
         account: dict[str, Any] = {
             "id": account_id,
-            "name": f"Account {account_id}",
+            "name": name or f"Account {account_id}",
             "primaryEmail": f"{account_id}@example.com",
             "invoiceCurrency": "INR",
         }

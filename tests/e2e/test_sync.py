@@ -5,9 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+import razorpay
 
 from tests.e2e.conftest import BACKENDS
-from tests.e2e.harness import Stack, eventually, minor
+from tests.e2e.harness import RZP_KEY, Stack, eventually, minor
 
 pytestmark = pytest.mark.e2e
 
@@ -56,6 +57,29 @@ async def test_account_and_invoice_reach_razorpay_and_payment_comes_back(stack: 
     assert razorpay_objects["customer"] == 1
     assert razorpay_objects["invoice"] == 1
     assert togai_objects["payments"] == 1
+
+
+async def test_an_account_named_like_a_real_company_syncs_to_a_razorpay_customer(
+    stack: Stack,
+) -> None:
+    """Togai takes "Acme, Inc."; Razorpay refuses commas: the connector's derived name
+    goes through, and the invoice behind it too."""
+    await stack.new_account("acme-inc", phone="+91 98000-00002", name="Acme, Inc.")
+    invoice_id = await stack.new_invoice("acme-inc", "999")
+    await stack.wait_settled(2)
+
+    [customer] = await stack.customers_for("acme-inc")
+    sdk = razorpay.Client(auth=RZP_KEY, base_url=stack.razorpay_url)
+    fetched = sdk.customer.fetch(customer["id"])
+    assert fetched["name"] == "Acme Inc."
+    assert fetched["notes"]["togai_account_name"] == "Acme, Inc."
+    assert fetched["contact"] == "+919800000002"
+    [setting] = await stack.account_setting("acme-inc")
+    assert setting["value"] == customer["id"]
+    invoice = await _synced_invoice(stack, invoice_id)
+    assert invoice["customer_id"] == customer["id"]
+    assert sdk.invoice.fetch(invoice["id"])["customer_details"]["name"] == "Acme Inc."
+    assert await stack.run_counts() == {"succeeded": 2}
 
 
 async def test_partial_payment_makes_the_togai_invoice_partially_paid(stack: Stack) -> None:
