@@ -25,7 +25,7 @@ pytestmark = pytest.mark.e2e
 
 
 @contextmanager
-def demo(workdir: Path, seed: int) -> Iterator[tuple[str, str, Path]]:
+def demo(workdir: Path, seed: int, *extra: str) -> Iterator[tuple[str, str, Path]]:
     ports = [free_port() for _ in range(3)]
     log = workdir / f"demo-{time.monotonic_ns()}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("BILLSYNC_")}
@@ -45,6 +45,7 @@ def demo(workdir: Path, seed: int) -> Iterator[tuple[str, str, Path]]:
                 str(ports[2]),
                 "--seed",
                 str(seed),
+                *extra,
             ],
             cwd=workdir,
             env=env,
@@ -106,8 +107,14 @@ async def test_demo_seeds_syncs_stops_and_reruns_on_the_same_database(tmp_path: 
             assert (await http.get("/api/v1/runs")).status_code == 401
     assert (tmp_path / "billsync-demo.db").exists()
 
-    with demo(tmp_path, seed=1) as (togai_url, razorpay_url, log):
-        # fresh sandboxes, same database: connections and flows are reused
+    limits = ("--togai-rate-limit", "10", "--razorpay-rate-limit", "5")
+    with demo(tmp_path, 1, *limits) as (togai_url, razorpay_url, log):
+        # fresh sandboxes, same database: connections and flows are reused; the sandboxes
+        # are rate-limited like the real services, and the data still syncs
+        async with httpx.AsyncClient() as http:
+            togai_faults = (await http.get(f"{togai_url}/_sandbox/faults")).json()
+            razorpay_faults = (await http.get(f"{razorpay_url}/_sandbox/faults")).json()
+        assert (togai_faults["rate_limit"], razorpay_faults["rate_limit"]) == (10, 5)
         await _synced(togai_url, razorpay_url, accounts=1, paid=1)
         text = log.read_text()
         assert "/webhooks/togai/1/" in text and "/webhooks/razorpay/2" in text

@@ -213,6 +213,18 @@ def demo(
     razorpay_port: int = typer.Option(8102, help="Port of the Razorpay sandbox."),
     db: str = typer.Option("./billsync-demo.db", help="Database URL or SQLite file."),
     seed_count: int = typer.Option(0, "--seed", min=0, help="Sample accounts to create."),
+    togai_rate_limit: float = typer.Option(
+        0,
+        min=0,
+        help="Requests per second the Togai sandbox answers before 429 "
+        "(0 = none; real Togai's default is 10).",
+    ),
+    razorpay_rate_limit: float = typer.Option(
+        0,
+        min=0,
+        help="Requests per second the Razorpay sandbox answers before 429 "
+        "(0 = none; Razorpay documents a limit but no figure).",
+    ),
 ) -> None:
     """Run billsync against local Togai and Razorpay sandboxes, with sample data."""
     host = "127.0.0.1"
@@ -220,12 +232,17 @@ def demo(
     configure_logging(settings)
     if "://" not in db:
         typer.echo(f"database: {Path(db).resolve()}")
-    togai_app = togai_sandbox.create_app(togai_sandbox.TogaiSandboxConfig(token=TOGAI_TOKEN))
+    # Rate limits are off unless asked for: on, the sandboxes answer 429 as the real
+    # services would, and billsync's retries (with backoff) absorb them.
+    togai_app = togai_sandbox.create_app(
+        togai_sandbox.TogaiSandboxConfig(token=TOGAI_TOKEN, rate_limit=togai_rate_limit)
+    )
     razorpay_app = razorpay_sandbox.create_app(
         razorpay_sandbox.RazorpaySandboxConfig(
             key_id=RAZORPAY_KEY_ID,
             key_secret=RAZORPAY_KEY_SECRET,
             webhook_secret=RAZORPAY_WEBHOOK_SECRET,
+            rate_limit=razorpay_rate_limit,
         )
     )
     with (

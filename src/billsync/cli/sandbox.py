@@ -27,6 +27,11 @@ def run_razorpay(
         min=1,
         help="Webhook deliveries in flight per target (UNCONFIRMED for the real API; 1 = serial).",
     ),
+    international: bool = typer.Option(
+        False,
+        "--international",
+        help="Let the account bill in currencies other than INR (a new real account cannot).",
+    ),
 ) -> None:
     """Serve the Razorpay sandbox (API under /v1, control plane under /_sandbox)."""
     config = razorpay.RazorpaySandboxConfig(
@@ -37,6 +42,7 @@ def run_razorpay(
         latency_ms=latency_ms,
         rate_limit=rate_limit,
         webhook_concurrency=webhook_concurrency,
+        international=international,
     )
     uvicorn.run(
         razorpay.create_app(config), host=host, port=port, log_level="warning", access_log=False

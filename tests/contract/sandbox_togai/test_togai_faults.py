@@ -37,6 +37,33 @@ def test_retry_after_is_optional(sandbox: Sandbox) -> None:
     assert r.status_code == 429 and r.headers["retry-after"] == "3"
 
 
+def test_the_client_retries_a_429_with_retry_after_on_get_only(
+    sandbox: Sandbox, api: togai_client.ApiClient
+) -> None:
+    """urllib3's default Retry (under togai-client) sleeps Retry-After and resends idempotent
+    methods (GET here); a POST or PATCH gets the 429 at once."""
+    new_customer(api, "ACME")
+    # One token every 2 s: the second GET meets an empty bucket, waits the 2 s it is told.
+    sandbox.control("POST", "/faults", json={"rate_limit": 0.5, "retry_after": 2})
+    customers = togai_client.CustomersApi(api)
+    customers.get_customers()
+    assert customers.get_customers().data[0].id == "ACME"  # a 429 first, then the retry
+    statuses = sandbox.control("GET", "/stats").json()["requests"]["GET /customers"]
+    assert statuses["200"] == 2 and statuses["429"] >= 1
+
+    sandbox.control("POST", "/faults", json={"rate_limit": 0.001, "retry_after": 1})
+    customers.get_customer("ACME")  # spends the one token
+    with pytest.raises(ApiException) as post:
+        new_customer(api, "GLOBEX")
+    assert post.value.status == 429
+    with pytest.raises(ApiException) as patch:
+        customers.update_customer("ACME", togai_client.models.UpdateCustomerRequest(name="Renamed"))
+    assert patch.value.status == 429
+    stats = sandbox.control("GET", "/stats").json()["requests"]
+    assert stats["POST /customers"]["429"] == 1  # not resent
+    assert stats["PATCH /customers/{customer_id}"] == {"429": 1}
+
+
 def test_503_answers_an_html_gateway_page(sandbox: Sandbox, api: togai_client.ApiClient) -> None:
     sandbox.control("POST", "/faults", json={"error_rate": 1.0, "error_status": 503})
     with pytest.raises(ServiceException) as err:
