@@ -59,6 +59,11 @@ class FlowError(SyncError):
         self.problems = problems if problems else [(field, self.message)]
 
 
+class NameTakenError(FlowError):
+    """Another flow or connection already has that name: a conflict with what is stored
+    (the API answers 409), not a malformed request."""
+
+
 class SignatureError(SyncError):
     """The webhook signature or token is wrong or missing."""
 

@@ -82,13 +82,37 @@ async def test_missing_and_unknown_fields_are_named(env: Env) -> None:
     assert r.json()["detail"][0]["loc"] == ["body", "name"]
 
 
-async def test_duplicate_name_is_422(env: Env) -> None:
+async def test_duplicate_name_is_409(env: Env) -> None:
     await env.connections()
     r = await env.http.post(
         "/api/v1/connections", json={"app": "togai", "name": "Togai", "values": TOGAI_VALUES}
     )
+    assert r.status_code == 409
+    assert r.json()["detail"] == "a togai connection named 'Togai' already exists"
+
+
+async def test_schema_rules_are_enforced_as_stated(env: Env) -> None:
+    # Issue 11 (schemathesis): what the schema forbids is refused, what it allows accepted.
+    togai_id, _ = await env.connections()
+    r = await env.http.patch(f"/api/v1/connections/{togai_id}", json={"rate_limit": False})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "rate_limit"]
+    r = await env.http.patch(f"/api/v1/connections/{togai_id}", json={"rate_limit": 3})
+    assert r.status_code == 200 and r.json()["rate_limit"] == 3
+    r = await env.http.get("/api/v1/runs", params={"until": "0.5"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "until"]
+    r = await env.http.get("/api/v1/runs", params={"until": "2026-01-01T00:00:00Z"})
+    assert r.status_code == 200
+    r = await env.http.post("/api/v1/flows", json={})
     assert r.status_code == 422
-    assert _fields(r) == {"name"}
+    # Methods a path does not have: 405 naming every method it has.
+    for path, allowed in (
+        ("/api/v1/connections", "GET, POST"),
+        (f"/api/v1/connections/{togai_id}", "DELETE, GET, PATCH"),
+        ("/api/v1/flows", "GET, POST"),
+        ("/api/v1/flows/1", "DELETE, GET, PUT"),
+    ):
+        r = await env.http.options(path)
+        assert (r.status_code, r.headers["allow"]) == (405, allowed), path
 
 
 async def test_get_update_test_delete(env: Env) -> None:

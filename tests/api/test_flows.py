@@ -184,8 +184,11 @@ async def test_preview_against_a_sample_and_a_stored_event(env: Env) -> None:
     assert r.status_code == 200
     assert r.json()["steps"][0]["input"]["togai_account_id"] == "acc_1"
     r = await env.http.post(f"/api/v1/flows/{flow_id}/preview", json={"event_id": 999})
-    assert r.status_code == 422
-    assert r.json()["detail"][0]["field"] == "event_id"
+    assert (r.status_code, r.json()["detail"]) == (404, "no event 999")
+    # Ids a BIGINT cannot hold are refused by the schema, not a 500 (issue 11).
+    for bad in (0, 39848985558025297199104):
+        r = await env.http.post(f"/api/v1/flows/{flow_id}/preview", json={"event_id": bad})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "event_id"]
     r = await env.http.post("/api/v1/flows/999/preview", json={"payload": {}})
     assert r.status_code == 404
 
@@ -208,6 +211,7 @@ async def test_template_whose_companion_name_is_taken_creates_nothing(env: Env) 
             "connections": {"togai": togai_id, "razorpay": razorpay_id},
         },
     )
-    assert r.status_code == 422
-    assert r.json()["detail"][0]["field"] == "companions[0]"
+    # A name already taken is a conflict with what is stored (409), not invalid input.
+    assert r.status_code == 409
+    assert "Razorpay partially paid → Togai payment" in r.json()["detail"]
     assert len((await env.http.get("/api/v1/flows")).json()) == 1

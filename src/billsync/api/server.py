@@ -9,11 +9,14 @@ pass more (`extra_routers`) without touching this module.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import billsync
 from billsync.api import metrics, v1, webhooks
@@ -76,4 +79,30 @@ def create_api(
     api.state.billsync = app
     for factory in (*ROUTERS, *extra_routers):
         api.include_router(factory(app))
+
+    documented: list[tuple[re.Pattern[str], set[str]]] = []
+
+    @api.exception_handler(StarletteHTTPException)
+    async def method_not_allowed(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code != 405:
+            return await http_exception_handler(request, exc)
+        # FastAPI makes one route per method, and the first route matching the path alone
+        # answers 405 with only its own methods in Allow; the answer names every method the
+        # OpenAPI document gives the path.
+        if not documented:
+            for template, operations in api.openapi().get("paths", {}).items():
+                pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+                methods = {m.upper() for m in operations if m.isalpha()}
+                documented.append((re.compile(f"^{pattern}$"), methods))
+        allowed = {
+            m for pattern, methods in documented if pattern.match(request.url.path) for m in methods
+        }
+        if not allowed:
+            return await http_exception_handler(request, exc)
+        return JSONResponse(
+            {"detail": "Method Not Allowed"},
+            status_code=405,
+            headers={"Allow": ", ".join(sorted(allowed))},
+        )
+
     return api

@@ -94,7 +94,7 @@ async def update(
     now = app.clock.now()
     async with app.db.write() as session:
         if "name" in changed and await store.by_name(session, row.app, name or "") is not None:
-            raise connections.InvalidConnectionError(
+            raise errors.NameTakenError(
                 f"a {row.app} connection named {name!r} already exists", field="name"
             )
         updated = await store.update(

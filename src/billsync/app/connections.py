@@ -194,7 +194,7 @@ async def create(
     now = app.clock.now()
     async with app.db.write() as session:
         if await store.by_name(session, app_name, name) is not None:
-            raise InvalidConnectionError(
+            raise errors.NameTakenError(
                 f"a {app_name} connection named {name!r} already exists", field="name"
             )
         row = await store.create(

@@ -67,7 +67,7 @@ async def create_with_companions(
         if n in taken
     ]
     if clashes:
-        raise errors.FlowError(clashes[0][1], field=clashes[0][0], problems=clashes)
+        raise errors.NameTakenError(clashes[0][1], field=clashes[0][0], problems=clashes)
     flow = await flows.create_from_template(
         app, template.key, connections, enabled=enabled, name=name, actor=actor
     )
@@ -123,7 +123,7 @@ async def update(
             raise FlowNotFoundError(f"no flow {flow_id}")
         other = await store.by_name(session, defn.name)
         if other is not None and other.id != flow_id:
-            raise errors.FlowError(f"a flow named {defn.name!r} already exists", field="name")
+            raise errors.NameTakenError(f"a flow named {defn.name!r} already exists", field="name")
         version = await store.add_version(
             session, flow_id, definition=defn.model_dump(mode="json"), now=now, name=defn.name
         )

@@ -42,7 +42,7 @@ async def create(
     now = app.clock.now()
     async with app.db.write() as session:
         if await store.by_name(session, defn.name) is not None:
-            raise errors.FlowError(f"a flow named {defn.name!r} already exists", field="name")
+            raise errors.NameTakenError(f"a flow named {defn.name!r} already exists", field="name")
         flow = await store.create(
             session,
             name=defn.name,

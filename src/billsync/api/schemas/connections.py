@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
 from billsync.app.connections import ConnectionInfo
 
@@ -17,7 +17,7 @@ class ConnectionCreate(BaseModel):
     #: Field name → value, secret fields included (see GET /apps for the fields).
     values: dict[str, str] = Field(default_factory=dict)
     #: Requests per second toward the app; null: the default.
-    rate_limit: float | None = Field(default=None, ge=0)
+    rate_limit: StrictFloat | None = Field(default=None, ge=0, le=1_000_000)
 
 
 class ConnectionUpdate(BaseModel):
@@ -27,7 +27,7 @@ class ConnectionUpdate(BaseModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=120)
     values: dict[str, str] | None = None
-    rate_limit: float | None = Field(default=None, ge=0)
+    rate_limit: StrictFloat | None = Field(default=None, ge=0, le=1_000_000)
 
 
 class WebhookSecretRotate(BaseModel):

@@ -33,7 +33,22 @@ class FlowCreate(BaseModel):
 
     A flow definition posted as the whole body (as in docs/flows.md) is accepted too."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The schema states the either-or (the endpoint refuses both and neither with 422).
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["template"],
+                    "properties": {"template": {"type": "string"}, "definition": {"type": "null"}},
+                },
+                {
+                    "required": ["definition"],
+                    "properties": {"definition": {"type": "object"}, "template": {"type": "null"}},
+                },
+            ]
+        },
+    )
 
     _bare = model_validator(mode="before")(_wrap_bare_definition)
 
@@ -62,7 +77,8 @@ class FlowPreviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     payload: dict[str, Any] | None = None
-    event_id: int | None = None
+    #: A stored event's id (404 when there is none).
+    event_id: int | None = Field(default=None, ge=1, le=2**63 - 1)  # a BIGINT id
     definition: dict[str, Any] | None = None
 
 

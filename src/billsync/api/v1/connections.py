@@ -50,7 +50,7 @@ def router(app: App, actor: ActorDependency) -> APIRouter:
         "/connections",
         status_code=201,
         response_model=ConnectionPublic,
-        responses=responses(400, 422, 502),
+        responses=responses(400, 409, 422, 502),
     )
     async def create_connection(
         body: ConnectionCreate, who: str = Depends(actor)
@@ -83,7 +83,7 @@ def router(app: App, actor: ActorDependency) -> APIRouter:
     @routes.patch(
         "/connections/{connection_id}",
         response_model=ConnectionPublic,
-        responses=responses(400, 404, 422, 502),
+        responses=responses(400, 404, 409, 422, 502),
     )
     async def update_connection(
         connection_id: ConnectionId, body: ConnectionUpdate, who: str = Depends(actor)

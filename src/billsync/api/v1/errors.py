@@ -21,11 +21,13 @@ from billsync.app import runs as run_ops
 
 NOT_FOUND = (
     connection_admin.ConnectionNotFoundError,
+    flow_admin.PreviewEventNotFoundError,
     flow_admin.FlowNotFoundError,
     run_ops.RunNotFoundError,
     event_ops.EventNotFoundError,
 )
 CONFLICT = (
+    errors.NameTakenError,
     connection_admin.ConnectionInUseError,
     flow_admin.FlowInUseError,
     run_ops.RunStateError,
@@ -35,7 +37,7 @@ _MESSAGES = {
     400: "The body is not valid JSON",
     401: "No or invalid admin token",
     404: "Not found",
-    409: "Conflicts with the current state",
+    409: "Conflicts with the current state (a name already taken, in use, not replayable)",
     422: "Invalid input; every failing field is listed",
     502: "The app could not be reached",
 }

@@ -64,7 +64,10 @@ def router(app: App, actor: ActorDependency) -> APIRouter:
         return [FlowPublic.of(f) for f in await flow_admin.list_all(app)]
 
     @routes.post(
-        "/flows", status_code=201, response_model=FlowCreatedPublic, responses=responses(400, 422)
+        "/flows",
+        status_code=201,
+        response_model=FlowCreatedPublic,
+        responses=responses(400, 409, 422),
     )
     async def create_flow(body: FlowCreate, who: str = Depends(actor)) -> FlowCreatedPublic:
         """From a template bound to connections (its companions are created too), or from a
@@ -81,7 +84,9 @@ def router(app: App, actor: ActorDependency) -> APIRouter:
         except errors.SyncError as exc:
             raise_for(exc)
 
-    @routes.put("/flows/{flow_id}", response_model=FlowPublic, responses=responses(400, 404, 422))
+    @routes.put(
+        "/flows/{flow_id}", response_model=FlowPublic, responses=responses(400, 404, 409, 422)
+    )
     async def update_flow(
         flow_id: FlowId, body: FlowUpdate, who: str = Depends(actor)
     ) -> FlowPublic:
@@ -134,8 +139,6 @@ def router(app: App, actor: ActorDependency) -> APIRouter:
             result = await flow_admin.preview(
                 app, definition, payload=body.payload, event_id=body.event_id
             )
-        except flow_admin.PreviewEventNotFoundError as exc:
-            raise invalid([("event_id", exc.message)]) from exc
         except errors.SyncError as exc:
             raise_for(exc, prefix="definition")
         return FlowPreviewPublic.of(result)

@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, WithJsonSchema
 
 MAX_ID = 2**63 - 1
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_only(value: Any) -> Any:
+    # pydantic would read a bare number ("0.5") as seconds since the epoch; the schema
+    # says an ISO 8601 date-time, so that is all that is accepted.
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z")
+    return value
+
+
+#: A query timestamp: ISO 8601 only (offset optional: read as UTC).
+IsoDateTime = Annotated[
+    datetime,
+    BeforeValidator(_iso_only),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 
 def as_utc(when: datetime | None) -> datetime | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -11,7 +10,7 @@ from billsync import errors
 from billsync.api.auth import ActorDependency
 from billsync.api.schemas.runs import RunDetailPublic, RunPublic
 from billsync.api.v1.errors import raise_for, responses
-from billsync.api.v1.ids import MAX_ID, as_utc
+from billsync.api.v1.ids import MAX_ID, IsoDateTime, as_utc
 from billsync.app import App
 from billsync.app import runs as run_ops
 from billsync.store.status import RunStatus
@@ -31,8 +30,8 @@ def router(app: App, actor: ActorDependency) -> APIRouter:
         entity: Annotated[
             str | None, Query(max_length=255, description="Entity id or entity key")
         ] = None,
-        since: Annotated[datetime | None, Query(description="Created at or after")] = None,
-        until: Annotated[datetime | None, Query(description="Created before")] = None,
+        since: Annotated[IsoDateTime | None, Query(description="Created at or after")] = None,
+        until: Annotated[IsoDateTime | None, Query(description="Created before")] = None,
         limit: Limit = 50,
         before_id: Before = None,
     ) -> list[RunPublic]:
