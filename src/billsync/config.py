@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(default=1.0, gt=0)
     retry_cap_seconds: float = Field(default=300.0, gt=0)
 
+    #: Seconds between reconciliations of each connection pair that flows bind, run by
+    #: the serving process (a day by default; 0 switches the schedule off).
+    reconcile_every: float = Field(default=86400.0, ge=0)
+
     #: HTTP timeout for calls to Togai and Razorpay, in seconds.
     http_timeout: float = Field(default=10.0, gt=0)
 

@@ -58,10 +58,13 @@ def create_api(
     extra_routers: Sequence[RouterFactory] = (),
     start_worker: bool = True,
     start_poller: bool = True,
+    start_schedule: bool | None = None,
 ) -> FastAPI:
+    """`start_schedule` (the reconciliation schedule) follows `start_poller` unless given."""
+
     @asynccontextmanager
     async def lifespan(_api: FastAPI) -> AsyncIterator[None]:
-        await app.start(worker=start_worker, poller=start_poller)
+        await app.start(worker=start_worker, poller=start_poller, schedule=start_schedule)
         try:
             yield
         finally:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import structlog
 
 from billsync import errors
+from billsync.app.reconcile_schedule import ReconcileSchedule
+from billsync.app.reconciliations import Reconciliations
 from billsync.clock import Clock, SystemClock
 from billsync.config import Settings
 from billsync.connectors import spec
@@ -50,6 +52,8 @@ class App:
     intake: Intake
     poller: Poller
     reconciler: Reconciler
+    reconciliations: Reconciliations
+    reconcile_schedule: ReconcileSchedule
     transport_for: TransportFor = real_network
     _started: bool = field(default=False, repr=False)
 
@@ -60,20 +64,29 @@ class App:
     async def migrate(self) -> None:
         await self.db.migrate()
 
-    async def start(self, *, worker: bool = True, poller: bool = True) -> None:
-        """Migrate, then start the worker and the poller (each can be left off)."""
+    async def start(
+        self, *, worker: bool = True, poller: bool = True, schedule: bool | None = None
+    ) -> None:
+        """Migrate, then start the worker, the poller and the reconciliation schedule (each
+        can be left off; the schedule, periodic work like polling, follows the poller)."""
         if self._started:
             return
         await self.migrate()
+        await self.reconciliations.recover()
         if worker:
             await self.worker.start()
         if poller:
             await self.poller.start()
+        schedule = poller if schedule is None else schedule
+        if schedule:
+            await self.reconcile_schedule.start()
         self._started = True
-        log.info("billsync started", worker=worker, poller=poller)
+        log.info("billsync started", worker=worker, poller=poller, schedule=schedule)
 
     async def stop(self) -> None:
         """Stop taking work, finish or release in-flight runs, close clients and the DB."""
+        await self.reconcile_schedule.stop()
+        await self.reconciliations.stop()
         await self.poller.stop()
         await self.worker.stop()
         await self.clients.aclose()
@@ -195,6 +208,8 @@ def build(
         interval=settings.poll_interval,
     )
     reconciler = Reconciler(db, clients, intake, clock=clock)
+    reconciliations = Reconciliations(db, clock, reconciler)
+    reconcile_schedule = ReconcileSchedule(reconciliations, clock, every=settings.reconcile_every)
     return App(
         settings=settings,
         clock=clock,
@@ -209,5 +224,7 @@ def build(
         intake=intake,
         poller=poller,
         reconciler=reconciler,
+        reconciliations=reconciliations,
+        reconcile_schedule=reconcile_schedule,
         transport_for=transport_for,
     )

@@ -229,3 +229,67 @@ class ApiToken(Base):
     #: UI sessions carry the epoch they were opened in; logging out increments it, which
     #: ends every session opened with this token (web/session.py).
     session_epoch: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+
+
+class Reconciliation(Base):
+    """One comparison of one Togai + Razorpay connection pair (engine/reconcile), its
+    counts per state once finished, and who started it."""
+
+    __tablename__ = "reconciliation"
+    __table_args__ = (
+        # The latest reconciliation of each pair (gauge, dashboard, schedule) by index.
+        sa.Index(
+            "ix_reconciliation_pair_id", "togai_connection_id", "razorpay_connection_id", "id"
+        ),
+    )
+
+    id: Mapped[int] = _id()
+    togai_connection_id: Mapped[int] = _fk("connection.id", ondelete="CASCADE")
+    razorpay_connection_id: Mapped[int] = _fk("connection.id", ondelete="CASCADE")
+    #: Compare only objects created at or after this time; None: everything.
+    since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: running → succeeded | failed
+    status: Mapped[str] = mapped_column(sa.String(16), index=True)
+    #: What started it: "api", "ui", "schedule" or "cli".
+    origin: Mapped[str] = mapped_column(sa.String(16))
+    #: Who, as in the audit log ("api:<token name>", "web:<token name>", "schedule", "cli").
+    actor: Mapped[str] = mapped_column(sa.String(120))
+    #: The comparison's last progress note ("invoices", 1200), while it runs.
+    progress: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    #: Items per state (every state present) once succeeded.
+    summary: Mapped[dict[str, int] | None] = mapped_column(JSONType, nullable=True)
+    #: Items compared, and of those not matched (orphans included).
+    total: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    drift: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    #: Provider calls the comparison made, by app.
+    calls: Mapped[dict[str, int] | None] = mapped_column(JSONType, nullable=True)
+    error: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Renewed with each progress note: a `running` row left behind by a stopped process
+    #: stops moving, and is marked failed once it is stale.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ReconciliationItem(Base):
+    """One compared object of a reconciliation (engine/reconcile/model.Item), and what a
+    fix did for it: the event it stored and the runs that event started, or why not."""
+
+    __tablename__ = "reconciliation_item"
+    __table_args__ = (sa.Index("ix_reconciliation_item_state", "reconciliation_id", "state", "id"),)
+
+    id: Mapped[int] = _id()
+    reconciliation_id: Mapped[int] = _fk("reconciliation.id", ondelete="CASCADE")
+    #: customer | invoice | payment
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    state: Mapped[str] = mapped_column(sa.String(24))
+    togai_id: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)
+    razorpay_id: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)
+    detail: Mapped[str] = mapped_column(sa.Text)
+    #: What a fix would do, in words; None when nothing is safe to do.
+    fix: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    fixed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    fix_event_id: Mapped[int | None] = mapped_column(IdType, nullable=True)
+    fix_run_ids: Mapped[list[int] | None] = mapped_column(JSONType, nullable=True)
+    #: Why the last fix did nothing (e.g. "no longer drifting").
+    fix_skipped: Mapped[str | None] = mapped_column(sa.Text, nullable=True)

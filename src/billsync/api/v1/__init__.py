@@ -8,7 +8,16 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from billsync.api import auth
-from billsync.api.v1 import audit, connections, events, flows, health, mappings, runs
+from billsync.api.v1 import (
+    audit,
+    connections,
+    events,
+    flows,
+    health,
+    mappings,
+    reconciliations,
+    runs,
+)
 from billsync.api.v1.errors import responses
 from billsync.app import App
 
@@ -19,6 +28,7 @@ NOUNS = (
     runs.router,
     events.router,
     mappings.router,
+    reconciliations.router,
     audit.router,
 )
 

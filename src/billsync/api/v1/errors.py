@@ -17,6 +17,7 @@ from billsync import errors
 from billsync.api.schemas.common import ErrorOut, ValidationErrorOut
 from billsync.app import connection_admin, flow_admin
 from billsync.app import events as event_ops
+from billsync.app import reconciliations as reconciliation_ops
 from billsync.app import runs as run_ops
 
 NOT_FOUND = (
@@ -25,12 +26,14 @@ NOT_FOUND = (
     flow_admin.FlowNotFoundError,
     run_ops.RunNotFoundError,
     event_ops.EventNotFoundError,
+    reconciliation_ops.ReconciliationNotFoundError,
 )
 CONFLICT = (
     errors.NameTakenError,
     connection_admin.ConnectionInUseError,
     flow_admin.FlowInUseError,
     run_ops.RunStateError,
+    reconciliation_ops.ReconciliationStateError,
 )
 
 _MESSAGES = {
@@ -81,7 +84,7 @@ def raise_for(exc: errors.SyncError, *, prefix: str = "") -> NoReturn:
         raise HTTPException(404, exc.message) from exc
     if isinstance(exc, CONFLICT):
         raise HTTPException(409, exc.message) from exc
-    if isinstance(exc, errors.FlowError):
+    if isinstance(exc, errors.FlowError | reconciliation_ops.ReconciliationInputError):
         raise invalid(exc.problems, prefix) from exc
     if isinstance(exc, errors.PermanentError):
         # The app refused these credentials or values: the request is what is wrong.
