@@ -251,3 +251,37 @@ async def test_a_failing_comparison_is_stored_as_failed_and_cannot_be_fixed(back
     assert done["items"] == [] and done["summary"] is None
     r = await env.http.post(f"/api/v1/reconciliations/{rid}/fix", json={"item_ids": [1]})
     assert r.status_code == 409 and "failed" in r.json()["detail"]
+
+
+async def test_gauge_of_items_by_state_per_pair(backend: Env) -> None:
+    env = backend
+    fake, togai, razorpay = await _with_fake(env)
+    empty = (await env.anon.get("/metrics")).text
+    assert "billsync_reconciliation_items{" not in empty
+    first = (await env.http.post("/api/v1/reconciliations", json={})).json()["id"]
+    await env.app.reconciliations.wait()
+    # A later comparison that fails leaves the gauge on the newest successful one.
+    fake.error = errors.UnavailableError("Togai answered 503")
+    env.clock.advance(60)
+    second = (await env.http.post("/api/v1/reconciliations", json={})).json()["id"]
+    await env.app.reconciliations.wait()
+    assert second != first
+    text = (await env.anon.get("/metrics")).text
+    pair = 'razorpay="razorpay/Razorpay"'
+    expected = {
+        "missing_in_razorpay": 2,
+        "missing_in_togai": 1,
+        "amount_mismatch": 1,
+        "status_mismatch": 1,
+        "link_mismatch": 1,
+        "orphan": 1,
+        "matched": 1,
+    }
+    for state, n in expected.items():
+        line = f'billsync_reconciliation_items{{{pair},state="{state}",togai="togai/Togai"}}'
+        assert f"{line} {float(n)}" in text
+    done = await env.app.reconciliations.get(first)
+    assert done.finished_at is not None
+    stamp = f'billsync_reconciliation_last_success_timestamp_seconds{{{pair},togai="togai/Togai"}} '
+    line = next(x for x in text.splitlines() if x.startswith(stamp))
+    assert float(line.split()[-1]) == done.finished_at.timestamp()

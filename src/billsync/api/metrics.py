@@ -18,6 +18,12 @@ a crowd of scrapers costs the database what one does (benchmarks.md). The series
     billsync_api_calls_total{connection}         action attempts per connection
     billsync_api_rate_limited_total{connection}  of which answered 429
     billsync_step_latency_seconds{action,quantile}  over attempts of the last window
+    billsync_reconciliation_items{togai,razorpay,state}  items by state in the newest
+                                                 successful reconciliation of each pair
+    billsync_reconciliation_last_success_timestamp_seconds{togai,razorpay}  when it finished
+
+The reconciliation gauges read the counts stored on each pair's newest successful
+reconciliation (one indexed query), never its items.
 """
 
 from __future__ import annotations
@@ -40,9 +46,12 @@ from prometheus_client.registry import Collector
 
 from billsync.api.schemas.common import ErrorOut
 from billsync.app import App, tokens
+from billsync.engine.reconcile.model import STATE_ORDER
 from billsync.store import connections as connection_store
+from billsync.store import reconciliations as reconciliation_store
 from billsync.store import stats
-from billsync.store.models import Connection
+from billsync.store.models import Connection, Reconciliation
+from billsync.store.reconciliations import ReconciliationStatus
 from billsync.store.status import RunStatus
 
 #: Step latency quantiles are computed over attempts finished this recently.
@@ -59,6 +68,8 @@ class Snapshot:
     names: dict[int, str] = field(default_factory=dict)  #: connection id → "app/name"
     timings: Sequence[stats.AttemptTiming] = ()
     lag_seconds: float = 0.0
+    #: The newest successful reconciliation of each connection pair.
+    reconciled: Sequence[Reconciliation] = ()
 
 
 async def snapshot(app: App) -> Snapshot:
@@ -74,6 +85,9 @@ async def snapshot(app: App) -> Snapshot:
             names={row.id: f"{row.app}/{row.name}" for row in rows},
             timings=await stats.recent_timings(session, since=now - LATENCY_WINDOW),
             lag_seconds=max(0.0, (now - oldest).total_seconds()) if oldest else 0.0,
+            reconciled=await reconciliation_store.latest_per_pair(
+                session, status=ReconciliationStatus.SUCCEEDED
+            ),
         )
 
 
@@ -135,6 +149,7 @@ class SnapshotCollector(Collector):
         yield limited
         yield self._latency()
         yield self._latency_samples()
+        yield from self._reconciliation()
 
     def _latency(self) -> GaugeMetricFamily:
         family = GaugeMetricFamily(
@@ -162,6 +177,32 @@ class SnapshotCollector(Collector):
         for action, n in sorted(counts.items()):
             family.add_metric([action], n)
         return family
+
+    def _reconciliation(self) -> Iterable[GaugeMetricFamily]:
+        labels = ["togai", "razorpay"]
+        items = GaugeMetricFamily(
+            "billsync_reconciliation_items",
+            "Items by state in the newest successful reconciliation of each connection pair",
+            labels=[*labels, "state"],
+        )
+        finished = GaugeMetricFamily(
+            "billsync_reconciliation_last_success_timestamp_seconds",
+            "When the newest successful reconciliation of each connection pair finished",
+            labels=labels,
+        )
+        names = self._snap.names
+        for row in self._snap.reconciled:
+            pair = [
+                names.get(row.togai_connection_id, str(row.togai_connection_id)),
+                names.get(row.razorpay_connection_id, str(row.razorpay_connection_id)),
+            ]
+            summary = row.summary or {}
+            for state in STATE_ORDER:
+                items.add_metric([*pair, state.value], summary.get(state.value, 0))
+            if row.finished_at is not None:
+                finished.add_metric(pair, row.finished_at.timestamp())
+        yield items
+        yield finished
 
 
 async def render_snapshot(app: App) -> bytes:

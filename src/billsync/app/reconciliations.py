@@ -214,6 +214,7 @@ class Reconciliations:
                 updated_before=now - STALE_AFTER,
                 error="interrupted: the process running it stopped",
                 now=now,
+                keep=self._tasks,
             )
             running = await store.running_for(session, pair.togai_id, pair.razorpay_id)
             if running is not None:
@@ -365,6 +366,7 @@ class Reconciliations:
                 updated_before=now - STALE_AFTER,
                 error="interrupted: the process running it stopped",
                 now=now,
+                keep=self._tasks,
             )
 
     async def stop(self) -> None:

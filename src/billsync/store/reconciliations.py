@@ -209,13 +209,22 @@ async def fail(session: AsyncSession, reconciliation_id: int, *, error: str, now
 
 
 async def fail_stale(
-    session: AsyncSession, *, updated_before: datetime, error: str, now: datetime
+    session: AsyncSession,
+    *,
+    updated_before: datetime,
+    error: str,
+    now: datetime,
+    keep: Iterable[int] = (),
 ) -> list[int]:
-    """Mark failed the running reconciliations that stopped moving (their process died)."""
+    """Mark failed the running reconciliations that stopped moving (their process died),
+    except those in `keep` (the caller's process is running them)."""
     stmt = sa.select(Reconciliation.id).where(
         Reconciliation.status == ReconciliationStatus.RUNNING.value,
         Reconciliation.updated_at < updated_before,
     )
+    kept = list(keep)
+    if kept:
+        stmt = stmt.where(Reconciliation.id.not_in(kept))
     ids = list((await session.execute(stmt)).scalars().all())
     for reconciliation_id in ids:
         await fail(session, reconciliation_id, error=error, now=now)
