@@ -150,20 +150,21 @@ class Reconciliations:
         """The bound pairs, with connection names."""
         return await self._named(await self.bound_pairs())
 
-    async def _named(self, pairs: Sequence[ConnectionPair]) -> list[PairInfo]:
+    async def connection_names(self) -> dict[int, str]:
+        """Connection id → the name users gave it."""
         async with self._db.read() as session:
-            rows = {row.id: row for row in await connections.list_all(session)}
-        named = []
-        for pair in pairs:
-            togai, razorpay = rows.get(pair.togai_id), rows.get(pair.razorpay_id)
-            named.append(
-                PairInfo(
-                    pair,
-                    togai.name if togai else f"connection {pair.togai_id}",
-                    razorpay.name if razorpay else f"connection {pair.razorpay_id}",
-                )
+            return {row.id: row.name for row in await connections.list_all(session)}
+
+    async def _named(self, pairs: Sequence[ConnectionPair]) -> list[PairInfo]:
+        names = await self.connection_names()
+        return [
+            PairInfo(
+                pair,
+                names.get(pair.togai_id, f"connection {pair.togai_id}"),
+                names.get(pair.razorpay_id, f"connection {pair.razorpay_id}"),
             )
-        return named
+            for pair in pairs
+        ]
 
     async def resolve_pairs(
         self, togai_connection_id: int | None, razorpay_connection_id: int | None
@@ -447,6 +448,14 @@ class Reconciliations:
         more = len(rows) > limit
         rows = rows[:limit]
         return ItemPage(rows, rows[-1].id if more else None)
+
+    async def items_by_id(
+        self, reconciliation_id: int, item_ids: Sequence[int]
+    ) -> list[ReconciliationItem]:
+        """This reconciliation's items among `item_ids`, in that order (others left out)."""
+        async with self._db.read() as session:
+            found = await store.items_by_id(session, reconciliation_id, list(set(item_ids)))
+        return [found[i] for i in dict.fromkeys(item_ids) if i in found]
 
     # -- fixing -------------------------------------------------------------------------
 

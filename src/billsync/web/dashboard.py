@@ -2,8 +2,9 @@
 
 Sync lag (age of the oldest run not yet final), runs by status, dead letters (runs that
 exhausted their retries, with links to replay them), the last event seen per connection
-(a silent webhook shows up here), and 429s per connection. The numbers are the ones
-/metrics exports, read from the same store aggregates.
+(a silent webhook shows up here), 429s per connection, and the drift the newest
+successful reconciliation of each connection pair found (stored counts, not items). The
+numbers are the ones /metrics exports, read from the same store aggregates.
 """
 
 from __future__ import annotations
@@ -91,7 +92,12 @@ def router(ui: Ui) -> APIRouter:
             ui.app, run_ops.RunFilter(status=RunStatus.FAILED, limit=10)
         )
         names = {d.flow.id: d.flow.name for d in await flow_admin.list_all(ui.app)}
+        reconciled = await ui.app.reconciliations.latest_per_pair(finished=True)
         return {
+            "drift": sum(r.drift or 0 for r in reconciled) if reconciled else None,
+            "reconciled_at": max(
+                (r.finished_at for r in reconciled if r.finished_at), default=None
+            ),
             "health": found,
             "lag": _lag(found.lag_seconds),
             "attention": sorted([*dead, *failed], key=lambda r: r.id, reverse=True)[:10],

@@ -10,7 +10,16 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
 from billsync.app import App
-from billsync.web import connections, customers, dashboard, flows, login, runs, wizard
+from billsync.web import (
+    connections,
+    customers,
+    dashboard,
+    flows,
+    login,
+    reconciliation,
+    runs,
+    wizard,
+)
 from billsync.web.ui import HERE, PREFIX, Ui
 
 STATIC = {
@@ -41,6 +50,7 @@ def router(app: App) -> APIRouter:
     routes = APIRouter(include_in_schema=False)
     routes.include_router(static_router())
     # The wizard before flows: its /ui/flows/new must win over /ui/flows/{flow_id}.
-    for module in (login, dashboard, connections, wizard, flows, runs, customers):
+    modules = (login, dashboard, connections, wizard, flows, runs, customers, reconciliation)
+    for module in modules:
         routes.include_router(module.router(ui))
     return routes
