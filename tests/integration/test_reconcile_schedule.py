@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -21,6 +22,7 @@ from billsync.store import connections
 from billsync.store import reconciliations as store
 from billsync.store.reconciliations import Origin
 from billsync.store.vault import Vault
+from tests.api.conftest import _drop_pg_schema, _pg_url
 from tests.fake_reconciler import FakeReconciler
 
 HOUR = 3600.0
@@ -164,3 +166,55 @@ async def test_a_reconciliation_left_running_by_a_dead_process_is_marked_failed(
     failed = await app.reconciliations.get(row.id)
     assert failed.status == "failed" and failed.error is not None
     assert "interrupted" in failed.error
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{quote(str(tmp_path / 'shared.db'))}"
+        return
+    base = request.getfixturevalue("postgres_url")
+    url, schema = await _pg_url(base)
+    try:
+        yield url
+    finally:
+        await _drop_pg_schema(base, schema)
+
+
+async def test_two_serving_processes_on_one_database_start_a_due_pair_once(
+    shared_url: str,
+) -> None:
+    clock = FakeClock()
+    key = SecretStr(Vault.generate_key())
+    apps = [
+        build(Settings(database_url=shared_url, secret_keys=key, reconcile_every=HOUR), clock=clock)
+        for _ in range(2)
+    ]
+    await apps[0].migrate()
+    pair = await _pair(apps[0])
+    fakes = [FakeReconciler([pair]), FakeReconciler([pair])]
+    for app, fake in zip(apps, fakes, strict=True):
+        app.reconciliations.reconciler = fake
+    try:
+        for app in apps:
+            assert await app.reconcile_schedule.tick() == []
+        for round_ in range(3):
+            clock.advance(HOUR)
+            started = await asyncio.gather(*(app.reconcile_schedule.tick() for app in apps))
+            assert sum(len(ids) for ids in started) == 1, (round_, started)
+            for app in apps:
+                await app.reconciliations.wait()
+        assert sum(len(f.compared) for f in fakes) == 3
+        # The window between one process's check and its start: the other process has
+        # started and even finished the pair meanwhile, so the start is dropped.
+        late = await apps[1].reconciliations.open(
+            pair,
+            since=None,
+            origin=Origin.SCHEDULE,
+            actor="schedule",
+            unless_started_after=clock.now() - timedelta(seconds=HOUR),
+        )
+        assert late == (None, False)
+    finally:
+        for app in apps:
+            await app.stop()

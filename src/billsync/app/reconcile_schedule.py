@@ -74,9 +74,13 @@ class ReconcileSchedule:
         started = []
         for pair in await self.due():
             row, new = await self._reconciliations.open(
-                pair, since=None, origin=Origin.SCHEDULE, actor=ACTOR
+                pair,
+                since=None,
+                origin=Origin.SCHEDULE,
+                actor=ACTOR,
+                unless_started_after=self._clock.now() - timedelta(seconds=self.every),
             )
-            if new:
+            if row is not None and new:
                 self._reconciliations.spawn(row.id, pair, None)
                 started.append(row.id)
                 log.info("scheduled reconciliation started", reconciliation_id=row.id)

@@ -205,11 +205,30 @@ class Reconciliations:
         return [ConnectionPair(togai_connection_id, razorpay_connection_id)]
 
     async def open(
-        self, pair: ConnectionPair, *, since: datetime | None, origin: Origin, actor: str
-    ) -> tuple[Reconciliation, bool]:
-        """The pair's running reconciliation, or a new `running` row: (row, is new)."""
+        self,
+        pair: ConnectionPair,
+        *,
+        since: datetime | None,
+        origin: Origin,
+        actor: str,
+        unless_started_after: datetime | None = None,
+    ) -> tuple[Reconciliation | None, bool]:
+        """The pair's running reconciliation, or a new `running` row: (row, is new). With
+        `unless_started_after`, nothing (None, False) when the pair's newest reconciliation
+        started after it: the schedule's check, repeated under the pair's lock so that
+        serving processes sharing a database start it once."""
         now = self._clock.now()
         async with self._db.write() as session:
+            await store.lock_pair(session, pair.togai_id, pair.razorpay_id)
+            if unless_started_after is not None:
+                newest = await store.list_recent(
+                    session,
+                    limit=1,
+                    togai_connection_id=pair.togai_id,
+                    razorpay_connection_id=pair.razorpay_id,
+                )
+                if newest and newest[0].started_at > unless_started_after:
+                    return None, False
             await store.fail_stale(
                 session,
                 updated_before=now - STALE_AFTER,
@@ -257,6 +276,7 @@ class Reconciliations:
         started = []
         for pair in await self.resolve_pairs(togai_connection_id, razorpay_connection_id):
             row, new = await self.open(pair, since=since, origin=origin, actor=actor)
+            assert row is not None  # only a schedule check returns none
             if new:
                 self.spawn(row.id, pair, since)
             started.append(row)
@@ -267,6 +287,7 @@ class Reconciliations:
     ) -> Reconciliation:
         """Compare in the foreground (a one-shot command) and return the finished row."""
         row, new = await self.open(pair, since=since, origin=origin, actor=actor)
+        assert row is not None  # only a schedule check returns none
         if not new:
             raise ReconciliationStateError(
                 f"reconciliation {row.id} of this pair is already running"

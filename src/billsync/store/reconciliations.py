@@ -22,6 +22,8 @@ from billsync.store.models import Reconciliation, ReconciliationItem
 
 #: Items inserted per statement (SQLite allows 32766 bound parameters; 11 per item).
 _INSERT_CHUNK = 500
+#: Sets billsync's advisory lock keys for pairs apart from any other use of those locks.
+_LOCK_SALT = 0x5EC0_0000_0000_0000
 
 
 class ReconciliationStatus(enum.StrEnum):
@@ -95,6 +97,19 @@ async def list_recent(
     if status is not None:
         stmt = stmt.where(Reconciliation.status == status.value)
     return (await session.execute(stmt)).scalars().all()
+
+
+async def lock_pair(
+    session: AsyncSession, togai_connection_id: int, razorpay_connection_id: int
+) -> None:
+    """Serialise starts of one pair until the transaction ends: on PostgreSQL an advisory
+    lock (processes sharing the database); SQLite's write transactions already are."""
+    if dialect.name(session) != "postgresql":
+        return
+    key = (togai_connection_id << 32) ^ razorpay_connection_id ^ _LOCK_SALT
+    await session.execute(
+        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key & 0x7FFF_FFFF_FFFF_FFFF}
+    )
 
 
 async def running_for(
