@@ -41,7 +41,9 @@ def _connection(stack: Stack, app: str, values: dict[str, str]) -> int:
 
 @pytest.fixture(scope="module")
 def fake(stack: Stack) -> FakeReconciler:
-    togai = _connection(stack, "togai", {"api_token": TOGAI_TOKEN, "base_url": stack.togai})
+    togai = _connection(
+        stack, "togai", {"api_token": TOGAI_TOKEN, "base_url": stack.togai, "sandbox": "yes"}
+    )
     razorpay = _connection(
         stack,
         "razorpay",
@@ -50,6 +52,7 @@ def fake(stack: Stack) -> FakeReconciler:
             "key_secret": RAZORPAY_KEY_SECRET,
             "webhook_secret": RAZORPAY_WEBHOOK_SECRET,
             "base_url": stack.razorpay,
+            "sandbox": "yes",
         },
     )
     found = FakeReconciler([ConnectionPair(togai, razorpay)])
