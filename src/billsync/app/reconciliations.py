@@ -1,8 +1,9 @@
 """Reconciliations as the faces see them: start one (one pair, or every pair flows bind) as
-a background task of the serving process, read stored reports, fix selected items.
+a background task of the serving process and store its report; read stored reports
+(reconciliation_reports.py); fix selected items (reconciliation_fixes.py).
 
 The comparison and the repairs are the engine's (`engine/reconcile`, reached through the
-`Reconciler` port below); this module stores what it reports and what its fixes did.
+`Reconciler` port, app/reconciler.py); this module stores what it reports.
 A reconciliation runs in the process that started it: its row is renewed while it runs,
 and a row that stopped moving (the process died) is marked failed when the next one
 starts or the process starts. A pair is never compared twice at once: starting it again
@@ -13,67 +14,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import structlog
 
 from billsync import errors
+from billsync.app.reconciler import Reconciler
+from billsync.app.reconciliation_fixes import FixOutcome, fix_items
+from billsync.app.reconciliation_reports import (
+    ReconciliationInputError,
+    ReconciliationReports,
+    ReconciliationStateError,
+)
 from billsync.clock import Clock
-from billsync.engine.reconcile.model import ConnectionPair, FixResult, Item, ItemKind, ItemState
-from billsync.engine.reconcile.model import Report as ReconcileReport
+from billsync.engine.reconcile.model import ConnectionPair
 from billsync.store import audit, connections
 from billsync.store import reconciliations as store
 from billsync.store.database import Database
-from billsync.store.models import Reconciliation, ReconciliationItem
-from billsync.store.reconciliations import Origin, ReconciliationStatus
+from billsync.store.models import Reconciliation
+from billsync.store.reconciliations import Origin
 
 log = structlog.get_logger(__name__)
 
-MAX_PAGE = 500
-#: Items one fix request may name (each is re-read at both providers before its event).
-MAX_FIX = 200
 #: A running reconciliation's row is renewed at least this often...
 HEARTBEAT_SECONDS = 30.0
 #: ...so one not renewed for this long belongs to a process that is gone.
 STALE_AFTER = timedelta(minutes=5)
-
-Progress = Callable[[str, int], None]
-
-
-class Reconciler(Protocol):
-    """The engine's comparison and repair (engine/reconcile), as this module uses it."""
-
-    async def pairs(self) -> list[ConnectionPair]: ...
-
-    async def compare(
-        self,
-        pair: ConnectionPair,
-        *,
-        since: datetime | None = None,
-        progress: Progress | None = None,
-    ) -> ReconcileReport: ...
-
-    async def fix(self, pair: ConnectionPair, items: Sequence[Item]) -> list[FixResult]: ...
-
-
-class ReconciliationNotFoundError(errors.SyncError):
-    """No reconciliation has that id."""
-
-
-class ReconciliationStateError(errors.SyncError):
-    """The reconciliation is not in a state that allows this operation."""
-
-
-class ReconciliationInputError(errors.SyncError):
-    """The request names something that cannot be reconciled or fixed."""
-
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
-        super().__init__(problems[0][1])
-        #: Every (field, message) found, answered at once (422).
-        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -89,47 +57,17 @@ class PairInfo:
         return f"{self.togai_name} ↔ {self.razorpay_name}"
 
 
-@dataclass(frozen=True)
-class ItemPage:
-    items: list[ReconciliationItem]
-    #: Pass as `after_id` for the next page; None on the last one.
-    next_after: int | None
-
-
-@dataclass(frozen=True)
-class FixOutcome:
-    item_id: int
-    event_id: int | None
-    run_ids: tuple[int, ...]
-    skipped: str | None
-
-
-def pair_of(row: Reconciliation) -> ConnectionPair:
-    return ConnectionPair(row.togai_connection_id, row.razorpay_connection_id)
-
-
-def _item(row: ReconciliationItem) -> Item:
-    return Item(
-        kind=ItemKind(row.kind),
-        state=ItemState(row.state),
-        togai_id=row.togai_id,
-        razorpay_id=row.razorpay_id,
-        detail=row.detail,
-        fix=row.fix,
-    )
-
-
 def _error_text(exc: BaseException) -> str:
     if isinstance(exc, errors.SyncError):
         return exc.message  # safe to show: connectors scrub credentials
     return f"internal error ({type(exc).__name__}); see the logs"
 
 
-class Reconciliations:
+class Reconciliations(ReconciliationReports):
     """Starts, stores and fixes reconciliations; owns their background tasks."""
 
     def __init__(self, db: Database, clock: Clock, reconciler: Reconciler | None) -> None:
-        self._db = db
+        super().__init__(db)
         self._clock = clock
         #: None only in a process built without the engine's Reconciler.
         self.reconciler = reconciler
@@ -149,11 +87,6 @@ class Reconciliations:
     async def pairs(self) -> list[PairInfo]:
         """The bound pairs, with connection names."""
         return await self._named(await self.bound_pairs())
-
-    async def connection_names(self) -> dict[int, str]:
-        """Connection id → the name users gave it."""
-        async with self._db.read() as session:
-            return {row.id: row.name for row in await connections.list_all(session)}
 
     async def _named(self, pairs: Sequence[ConnectionPair]) -> list[PairInfo]:
         names = await self.connection_names()
@@ -325,17 +258,25 @@ class Reconciliations:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
-        now = self._clock.now()
-        async with self._db.write() as session:
-            await store.add_items(session, reconciliation_id, (i.as_json() for i in report.items))
-            await store.succeed(
-                session,
-                reconciliation_id,
-                summary=report.summary(),
-                drift=report.drift,
-                calls=dict(report.calls),
-                now=now,
+        try:
+            async with self._db.write() as session:
+                await store.add_items(
+                    session, reconciliation_id, (i.as_json() for i in report.items)
+                )
+                await store.succeed(
+                    session,
+                    reconciliation_id,
+                    summary=report.summary(),
+                    drift=report.drift,
+                    calls=dict(report.calls),
+                    now=self._clock.now(),
+                )
+        except Exception as exc:
+            log.exception("storing a reconciliation failed", reconciliation_id=reconciliation_id)
+            await self._fail(
+                reconciliation_id, f"the report could not be stored: {_error_text(exc)}"
             )
+            return
         log.info(
             "reconciliation finished",
             reconciliation_id=reconciliation_id,
@@ -400,166 +341,13 @@ class Reconciliations:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    # -- reading ------------------------------------------------------------------------
-
-    async def get(self, reconciliation_id: int) -> Reconciliation:
-        async with self._db.read() as session:
-            row = await store.get(session, reconciliation_id)
-        if row is None:
-            raise ReconciliationNotFoundError(f"no reconciliation {reconciliation_id}")
-        return row
-
-    async def list_recent(
-        self,
-        *,
-        togai_connection_id: int | None = None,
-        razorpay_connection_id: int | None = None,
-        limit: int = 50,
-        before_id: int | None = None,
-    ) -> list[Reconciliation]:
-        async with self._db.read() as session:
-            rows = await store.list_recent(
-                session,
-                limit=max(1, min(limit, MAX_PAGE)),
-                before_id=before_id,
-                togai_connection_id=togai_connection_id,
-                razorpay_connection_id=razorpay_connection_id,
-            )
-        return list(rows)
-
-    async def latest(
-        self, *, togai_connection_id: int | None = None, razorpay_connection_id: int | None = None
-    ) -> Reconciliation:
-        found = await self.list_recent(
-            togai_connection_id=togai_connection_id,
-            razorpay_connection_id=razorpay_connection_id,
-            limit=1,
-        )
-        if not found:
-            raise ReconciliationNotFoundError("no reconciliation yet")
-        return found[0]
-
-    async def latest_per_pair(self, *, finished: bool = False) -> list[Reconciliation]:
-        """The newest reconciliation of each pair (`finished`: the newest that succeeded)."""
-        status = ReconciliationStatus.SUCCEEDED if finished else None
-        async with self._db.read() as session:
-            return list(await store.latest_per_pair(session, status=status))
-
-    async def items(
-        self,
-        reconciliation_id: int,
-        *,
-        states: Sequence[ItemState] = (),
-        kinds: Sequence[ItemKind] = (),
-        after_id: int | None = None,
-        limit: int = 100,
-    ) -> ItemPage:
-        limit = max(1, min(limit, MAX_PAGE))
-        async with self._db.read() as session:
-            rows = list(
-                await store.items(
-                    session,
-                    reconciliation_id,
-                    states=[s.value for s in states],
-                    kinds=[k.value for k in kinds],
-                    after_id=after_id,
-                    limit=limit + 1,
-                )
-            )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return ItemPage(rows, rows[-1].id if more else None)
-
-    async def items_by_id(
-        self, reconciliation_id: int, item_ids: Sequence[int]
-    ) -> list[ReconciliationItem]:
-        """This reconciliation's items among `item_ids`, in that order (others left out)."""
-        async with self._db.read() as session:
-            found = await store.items_by_id(session, reconciliation_id, list(set(item_ids)))
-        return [found[i] for i in dict.fromkeys(item_ids) if i in found]
-
     # -- fixing -------------------------------------------------------------------------
 
     async def fix(
         self, reconciliation_id: int, item_ids: Sequence[int], *, actor: str
     ) -> list[FixOutcome]:
-        """Repair the selected items through ordinary runs (engine Reconciler.fix, which
-        re-reads both sides first) and record each item's event and runs."""
-        row = await self.get(reconciliation_id)
-        if row.status != ReconciliationStatus.SUCCEEDED.value:
-            raise ReconciliationStateError(
-                f"reconciliation {reconciliation_id} is {row.status}; only a succeeded "
-                "reconciliation's items can be fixed"
-            )
-        if not item_ids:
-            raise ReconciliationInputError([("item_ids", "select at least one item")])
-        if len(item_ids) > MAX_FIX:
-            raise ReconciliationInputError([("item_ids", f"at most {MAX_FIX} items per request")])
-        async with self._db.read() as session:
-            found = await store.items_by_id(session, reconciliation_id, list(set(item_ids)))
-        problems = []
-        for index, item_id in enumerate(item_ids):
-            stored = found.get(item_id)
-            if stored is None:
-                problems.append(
-                    (
-                        f"item_ids[{index}]",
-                        f"reconciliation {reconciliation_id} has no item {item_id}",
-                    )
-                )
-            elif stored.fix is None:
-                problems.append(
-                    (f"item_ids[{index}]", f"item {item_id} ({stored.state}) has no safe fix")
-                )
-        if problems:
-            raise ReconciliationInputError(problems)
-        ordered = list(dict.fromkeys(item_ids))
-        wanted = [_item(found[i]) for i in ordered]
-        results = await self._engine().fix(pair_of(row), wanted)
-        outcomes = self._match(ordered, wanted, results)
-        now = self._clock.now()
-        async with self._db.write() as session:
-            for outcome in outcomes:
-                await store.record_fix(
-                    session,
-                    outcome.item_id,
-                    event_id=outcome.event_id,
-                    run_ids=outcome.run_ids,
-                    skipped=outcome.skipped,
-                    now=now,
-                )
-            await audit.record(
-                session,
-                actor=actor,
-                action="reconciliation.fix",
-                target=f"reconciliation:{reconciliation_id}",
-                now=now,
-                detail={
-                    "items": [o.item_id for o in outcomes],
-                    "events": [o.event_id for o in outcomes if o.event_id is not None],
-                },
-            )
-        return outcomes
-
-    @staticmethod
-    def _match(
-        item_ids: list[int], items: list[Item], results: list[FixResult]
-    ) -> list[FixOutcome]:
-        """Each result to the stored item it is about (by the item it carries; equal items
-        are matched in order)."""
-        waiting: dict[Item, list[int]] = {}
-        for item_id, item in zip(item_ids, items, strict=True):
-            waiting.setdefault(item, []).append(item_id)
-        outcomes = []
-        for result in results:
-            ids = waiting.get(result.item)
-            if not ids:
-                log.warning("a fix result names an item that was not asked for")
-                continue
-            outcomes.append(
-                FixOutcome(ids.pop(0), result.event_id, tuple(result.run_ids), result.skipped)
-            )
-        for ids in waiting.values():
-            for item_id in ids:
-                outcomes.append(FixOutcome(item_id, None, (), "the reconciler reported nothing"))
-        return sorted(outcomes, key=lambda o: item_ids.index(o.item_id))
+        """Repair the selected items through ordinary runs (the engine's Reconciler.fix,
+        which re-reads both sides first) and record each item's event and runs."""
+        return await fix_items(
+            self, self._engine(), self._db, self._clock, reconciliation_id, item_ids, actor=actor
+        )

@@ -17,7 +17,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from billsync import errors
-from billsync.app.reconciliations import (
+from billsync.app.reconciliation_reports import (
     ReconciliationInputError,
     ReconciliationNotFoundError,
     ReconciliationStateError,

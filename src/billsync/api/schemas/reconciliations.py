@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from billsync.app.reconciliations import MAX_FIX, FixOutcome
+from billsync.app.reconciliation_fixes import MAX_FIX, FixOutcome
 from billsync.store.models import Reconciliation, ReconciliationItem
 
 

@@ -17,7 +17,7 @@ from billsync import errors
 from billsync.api.schemas.common import ErrorOut, ValidationErrorOut
 from billsync.app import connection_admin, flow_admin
 from billsync.app import events as event_ops
-from billsync.app import reconciliations as reconciliation_ops
+from billsync.app import reconciliation_reports as reconciliation_ops
 from billsync.app import runs as run_ops
 
 NOT_FOUND = (

@@ -21,7 +21,7 @@ from billsync.api.schemas.reconciliations import (
 from billsync.api.v1.errors import raise_for, responses
 from billsync.api.v1.ids import MAX_ID, as_utc
 from billsync.app import App
-from billsync.app import reconciliations as ops
+from billsync.app import reconciliation_reports as ops
 from billsync.engine.reconcile.model import ItemKind, ItemState
 from billsync.store.models import Reconciliation
 from billsync.store.reconciliations import Origin
