@@ -66,23 +66,18 @@ def _error_text(exc: BaseException) -> str:
 class Reconciliations(ReconciliationReports):
     """Starts, stores and fixes reconciliations; owns their background tasks."""
 
-    def __init__(self, db: Database, clock: Clock, reconciler: Reconciler | None) -> None:
+    def __init__(self, db: Database, clock: Clock, reconciler: Reconciler) -> None:
         super().__init__(db)
         self._clock = clock
-        #: None only in a process built without the engine's Reconciler.
+        #: The engine's; tests may put an in-memory one in its place.
         self.reconciler = reconciler
         self._tasks: dict[int, asyncio.Task[None]] = {}
-
-    def _engine(self) -> Reconciler:
-        if self.reconciler is None:
-            raise errors.ConfigError("this process was built without a reconciler")
-        return self.reconciler
 
     # -- starting -----------------------------------------------------------------------
 
     async def bound_pairs(self) -> list[ConnectionPair]:
         """Every Togai + Razorpay pair that enabled flows bind."""
-        return await self._engine().pairs()
+        return await self.reconciler.pairs()
 
     async def pairs(self) -> list[PairInfo]:
         """The bound pairs, with connection names."""
@@ -243,7 +238,7 @@ class Reconciliations(ReconciliationReports):
         notes: list[tuple[str, int]] = []
         beat = asyncio.create_task(self._heartbeat(reconciliation_id, notes))
         try:
-            report = await self._engine().compare(
+            report = await self.reconciler.compare(
                 pair, since=since, progress=lambda what, n: notes.append((what, n))
             )
         except asyncio.CancelledError:
@@ -349,5 +344,5 @@ class Reconciliations(ReconciliationReports):
         """Repair the selected items through ordinary runs (the engine's Reconciler.fix,
         which re-reads both sides first) and record each item's event and runs."""
         return await fix_items(
-            self, self._engine(), self._db, self._clock, reconciliation_id, item_ids, actor=actor
+            self, self.reconciler, self._db, self._clock, reconciliation_id, item_ids, actor=actor
         )
