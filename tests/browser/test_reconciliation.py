@@ -1,14 +1,18 @@
-"""The Reconciliation page in Chromium: start a reconciliation, read its counts, filter its
-items, fix two of them after the confirmation step, and see the drift on the dashboard.
+"""The Reconciliation page in Chromium.
 
-The comparison itself is a test-only in-memory Reconciler (tests/fake_reconciler.py) put
-in place of the engine's in the served App: this module checks the page, not the
-comparison, so the numbers are known in advance.
+First with a test-only in-memory Reconciler (tests/fake_reconciler.py) in place of the
+engine's, so every number is known in advance: start a reconciliation, read its counts,
+filter its items, fix two of them after the confirmation step, see the drift on the
+dashboard. Then with the engine's own Reconciler against the sandboxes: a Togai account
+billsync never heard of is reported missing in Razorpay, fixed from the page, and its
+item links to the run that created the customer.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -40,7 +44,7 @@ def _connection(stack: Stack, app: str, values: dict[str, str]) -> int:
 
 
 @pytest.fixture(scope="module")
-def fake(stack: Stack) -> FakeReconciler:
+def pair(stack: Stack) -> ConnectionPair:
     togai = _connection(
         stack, "togai", {"api_token": TOGAI_TOKEN, "base_url": stack.togai, "sandbox": "yes"}
     )
@@ -55,9 +59,16 @@ def fake(stack: Stack) -> FakeReconciler:
             "sandbox": "yes",
         },
     )
-    found = FakeReconciler([ConnectionPair(togai, razorpay)])
+    return ConnectionPair(togai, razorpay)
+
+
+@pytest.fixture(scope="module")
+def fake(stack: Stack, pair: ConnectionPair) -> Iterator[FakeReconciler]:
+    engine = stack.app.reconciliations.reconciler
+    found = FakeReconciler([pair])
     stack.app.reconciliations.reconciler = found
-    return found
+    yield found
+    stack.app.reconciliations.reconciler = engine
 
 
 def test_start_filter_and_fix_after_confirmation(
@@ -105,3 +116,65 @@ def test_start_filter_and_fix_after_confirmation(
 
     page.click("nav >> text=Dashboard")
     expect(page.locator("#stat-drift")).to_have_text("7")
+
+
+def test_the_engine_finds_an_account_fixes_it_and_links_the_run(
+    page: Page, stack: Stack, pair: ConnectionPair, fake: FakeReconciler
+) -> None:
+    stack.app.reconciliations.reconciler = stack.app.reconciler  # the engine's own
+    auth = {"Authorization": f"Bearer {stack.admin_token}"}
+    flow = httpx.post(
+        f"{stack.billsync}/api/v1/flows",
+        headers=auth,
+        json={
+            "template": "togai-account-to-razorpay-customer",
+            "connections": {"togai": pair.togai_id, "razorpay": pair.razorpay_id},
+            "enabled": True,
+        },
+        timeout=10,
+    )
+    assert flow.status_code == 201, flow.text
+    # No webhook URL is registered with the sandbox: billsync never hears of this account.
+    account_id = f"acc-recon-{secrets.token_hex(3)}"
+    httpx.post(
+        f"{stack.togai}/customers",
+        headers={"Authorization": f"Bearer {TOGAI_TOKEN}"},
+        json={
+            "id": account_id,
+            "name": "Drifted Ltd",
+            "primaryEmail": f"{account_id}@example.com",
+            "address": {"line1": "1 MG Road", "city": "Bengaluru", "country": "IN"},
+            "account": {
+                "id": account_id,
+                "name": "Drifted Ltd",
+                "primaryEmail": f"{account_id}@example.com",
+                "invoiceCurrency": "INR",
+                "address": {"phoneNumber": f"+9198{secrets.randbelow(10**8):08d}"},
+            },
+        },
+        timeout=10,
+    ).raise_for_status()
+
+    page.goto("/ui/reconciliation")
+    page.select_option("#pair", "all")
+    page.click("button:has-text('Start reconciliation')")
+    expect(page.locator("#reconciliation-status")).to_have_text("succeeded", timeout=30_000)
+    row = page.locator(f".item-row[data-togai='{account_id}']")
+    expect(row).to_have_attribute("data-state", "missing_in_razorpay")
+    row.locator("input[type=checkbox]").check()
+    page.click("#fix-selected")
+    expect(page.locator(".confirm-row")).to_have_count(1)
+    page.click("#confirm")
+    expect(page.locator(".notice")).to_have_text("Fix started for 1 item(s).")
+    run_link = page.locator(f".item-row[data-togai='{account_id}'] a.fix-run")
+    expect(run_link).to_have_count(1)
+    run_link.click()
+    expect(page.locator("#run-status")).to_have_text("succeeded", timeout=30_000)
+    screenshot(page, "reconciliation-fix-run")
+
+    page.goto("/ui/reconciliation")
+    page.click("button:has-text('Start reconciliation')")
+    expect(page.locator("#reconciliation-status")).to_have_text("succeeded", timeout=30_000)
+    expect(page.locator(f".item-row[data-togai='{account_id}']")).to_have_attribute(
+        "data-state", "matched"
+    )
