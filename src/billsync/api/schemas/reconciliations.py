@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from billsync.app.reconciliation_fixes import MAX_FIX, FixOutcome
 from billsync.store.models import Reconciliation, ReconciliationItem
 
+MAX_ID = 2**63 - 1  #: a BIGINT id
+
 
 class ReconciliationCreate(BaseModel):
     """Both connection ids for one pair, or neither for every pair that enabled flows bind."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "dependentRequired": {
+                "togai_connection_id": ["razorpay_connection_id"],
+                "razorpay_connection_id": ["togai_connection_id"],
+            }
+        },
+    )
 
-    togai_connection_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
-    razorpay_connection_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    togai_connection_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    razorpay_connection_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     #: Compare only objects created at or after this time (a date means its midnight UTC).
     since: datetime | None = None
 
@@ -33,7 +44,7 @@ class ReconciliationStarted(BaseModel):
 class FixRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    item_ids: list[int] = Field(min_length=1, max_length=MAX_FIX)
+    item_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(min_length=1, max_length=MAX_FIX)
 
 
 class ItemPublic(BaseModel):
