@@ -38,8 +38,17 @@ async def _pg_schema(base_url: str, schema: str, create: bool) -> None:
 
 
 @pytest.fixture
+def template_options() -> dict[str, dict[str, bool]]:
+    """Options of the flows the stack makes (a test may parametrize it)."""
+    return {}
+
+
+@pytest.fixture
 async def stack(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+    backend: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    template_options: dict[str, dict[str, bool]],
 ) -> AsyncIterator[Stack]:
     schema = ""
     if backend == "postgres":
@@ -51,7 +60,7 @@ async def stack(
     else:
         db_url = f"sqlite+aiosqlite:///{quote(str(tmp_path / 'billsync.db'))}"
     with ExitStack() as exits:
-        s = Stack(db_url=db_url, workdir=tmp_path)
+        s = Stack(db_url=db_url, workdir=tmp_path, template_options=template_options)
         sandboxes(s, exits)
         await s.wire()
         s.db = Database(db_url)

@@ -109,6 +109,8 @@ class Stack:
     _log: Any = None
     #: more environment for `billsync serve` (e.g. BILLSYNC_WORKER_PROCESSES)
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: template key → its options, for the flows `wire` makes
+    template_options: dict[str, dict[str, bool]] = field(default_factory=dict)
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -141,9 +143,13 @@ class Stack:
                     "webhook_secret": RZP_WEBHOOK_SECRET,
                     "base_url": self.razorpay_url,
                     "sandbox": "yes",
+                    # The catch-up walk every second, like the Togai polls (FAST).
+                    "poll_interval": "1",
                 },
             )
-            await flow_ops.ensure_templates(app, {"togai": togai.id, "razorpay": razorpay.id})
+            await flow_ops.ensure_templates(
+                app, {"togai": togai.id, "razorpay": razorpay.id}, options=self.template_options
+            )
         finally:
             await app.stop()
         self.togai_connection, self.razorpay_connection = togai.id, razorpay.id

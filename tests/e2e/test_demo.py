@@ -92,8 +92,9 @@ async def _synced(togai_url: str, razorpay_url: str, accounts: int, paid: int) -
 
 async def test_demo_seeds_syncs_stops_and_reruns_on_the_same_database(tmp_path: Path) -> None:
     with demo(tmp_path, seed=3) as (togai_url, razorpay_url, log):
-        # three accounts with an invoice each; every other invoice is paid
-        await _synced(togai_url, razorpay_url, accounts=3, paid=2)
+        # three accounts with an invoice each; every other invoice is paid, the first in two
+        # parts (partial payments are on in the demo): three payments in both systems
+        await _synced(togai_url, razorpay_url, accounts=3, paid=3)
         text = log.read_text()
         assert "/webhooks/togai/1/" in text and "/webhooks/razorpay/2" in text
         # the printed admin token opens the API (and the UI) right away
@@ -105,6 +106,19 @@ async def test_demo_seeds_syncs_stops_and_reruns_on_the_same_database(tmp_path: 
             )
             assert runs.status_code == 200
             assert (await http.get("/api/v1/runs")).status_code == 401
+            # the partially-paid flow recorded the first part of the invoice paid in two
+            auth = {"Authorization": f"Bearer {ui.group(2)}"}
+            [partial] = [
+                f
+                for f in (await http.get("/api/v1/flows", headers=auth)).json()
+                if f["template_key"] == "razorpay-invoice-partially-paid-to-togai"
+            ]
+            done = await http.get(
+                "/api/v1/runs",
+                params={"flow_id": partial["id"], "status": "succeeded"},
+                headers=auth,
+            )
+            assert len(done.json()) == 1, done.text
     assert (tmp_path / "billsync-demo.db").exists()
 
     limits = ("--togai-rate-limit", "10", "--razorpay-rate-limit", "5")
@@ -115,7 +129,7 @@ async def test_demo_seeds_syncs_stops_and_reruns_on_the_same_database(tmp_path: 
             togai_faults = (await http.get(f"{togai_url}/_sandbox/faults")).json()
             razorpay_faults = (await http.get(f"{razorpay_url}/_sandbox/faults")).json()
         assert (togai_faults["rate_limit"], razorpay_faults["rate_limit"]) == (10, 5)
-        await _synced(togai_url, razorpay_url, accounts=1, paid=1)
+        await _synced(togai_url, razorpay_url, accounts=1, paid=2)
         text = log.read_text()
         assert "/webhooks/togai/1/" in text and "/webhooks/razorpay/2" in text
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'billsync-demo.db'}")

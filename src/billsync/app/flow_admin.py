@@ -50,6 +50,7 @@ async def create_with_companions(
     enabled: bool = False,
     name: str | None = None,
     actor: str = "cli",
+    options: Mapping[str, bool] | None = None,
 ) -> tuple[Flow, list[Flow]]:
     """The template's flow plus its companions not created yet (paid goes with partially
     paid: every payment, partial or final, must be recorded)."""
@@ -69,7 +70,7 @@ async def create_with_companions(
     if clashes:
         raise errors.NameTakenError(clashes[0][1], field=clashes[0][0], problems=clashes)
     flow = await flows.create_from_template(
-        app, template.key, connections, enabled=enabled, name=name, actor=actor
+        app, template.key, connections, enabled=enabled, name=name, actor=actor, options=options
     )
     companions = [
         await flows.create_from_template(app, key, connections, enabled=enabled, actor=actor)

@@ -72,9 +72,11 @@ async def create_from_template(
     enabled: bool = False,
     name: str | None = None,
     actor: str = "system",
+    options: Mapping[str, bool] | None = None,
 ) -> Flow:
-    """Bind template `template_key` to connections (app name → connection id) and create it."""
-    defn = instantiate(template_key, {k: str(v) for k, v in connections.items()})
+    """Bind template `template_key` to connections (app name → connection id) and its
+    options (engine/templates.py), and create it."""
+    defn = instantiate(template_key, {k: str(v) for k, v in connections.items()}, options)
     if name is not None:
         defn = defn.model_copy(update={"name": name})
     return await create(app, defn, enabled=enabled, template_key=template_key, actor=actor)
@@ -104,9 +106,11 @@ async def ensure_templates(
     *,
     enabled: bool = True,
     actor: str = "system",
+    options: Mapping[str, Mapping[str, bool]] | None = None,
 ) -> list[Flow]:
-    """Every predefined flow bound to `connections`, created if missing (by template key)
-    and enabled or disabled as asked: re-running the demo reuses what exists."""
+    """Every predefined flow bound to `connections`, created if missing (by template key,
+    with `options[template key]`) and enabled or disabled as asked: re-running the demo
+    reuses what exists."""
     async with app.db.read() as session:
         existing = {f.template_key: f for f in await store.list_all(session) if f.template_key}
     result: list[Flow] = []
@@ -114,7 +118,12 @@ async def ensure_templates(
         flow = existing.get(template.key)
         if flow is None:
             flow = await create_from_template(
-                app, template.key, connections, enabled=enabled, actor=actor
+                app,
+                template.key,
+                connections,
+                enabled=enabled,
+                actor=actor,
+                options=(options or {}).get(template.key),
             )
         elif flow.enabled != enabled:
             flow = await set_enabled(app, flow.id, enabled, actor=actor)

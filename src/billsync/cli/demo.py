@@ -44,6 +44,7 @@ RAZORPAY_CONNECTION = "Demo Razorpay sandbox"
 #: The demo reads the payment list every 5 s (60 s by default), so a payment whose webhook
 #: was lost shows up in Togai while one watches.
 RAZORPAY_POLL_INTERVAL = "5"
+INVOICE_TEMPLATE = "togai-invoice-to-razorpay-invoice"
 
 
 @contextmanager
@@ -101,13 +102,19 @@ async def wire(app: App, togai_url: str, razorpay_url: str) -> tuple[str, str]:
             json={"url": razorpay.webhook_url, "secret": RAZORPAY_WEBHOOK_SECRET},
         )
         registered.raise_for_status()
-    await flow_ops.ensure_templates(app, {"togai": togai.id, "razorpay": razorpay.id})
+    await flow_ops.ensure_templates(
+        app,
+        {"togai": togai.id, "razorpay": razorpay.id},
+        # Partial payments on, so the partially-paid flow can be seen working (seed pays
+        # one invoice in two parts).
+        options={INVOICE_TEMPLATE: {"partial_payment": True}},
+    )
     return togai.webhook_url, razorpay.webhook_url
 
 
 async def seed(togai_url: str, razorpay_url: str, count: int, *, wait: float = 60.0) -> None:
     """`count` Togai accounts with a due invoice each; pay every other Razorpay invoice once
-    billsync has created it."""
+    billsync has created it (the first in two parts, when partial payments are on)."""
     tag = secrets.token_hex(3)
     phone_base = secrets.randbelow(10**6)
     togai_headers = {"Authorization": f"Bearer {TOGAI_TOKEN}"}
@@ -154,7 +161,13 @@ async def seed(togai_url: str, razorpay_url: str, count: int, *, wait: float = 6
                 if not items:
                     remaining.append(togai_id)
                     continue
-                await http.post(f"{razorpay_url}/_sandbox/invoices/{items[0]['id']}/pay", json={})
+                found_invoice = items[0]
+                pay_url = f"{razorpay_url}/_sandbox/invoices/{found_invoice['id']}/pay"
+                if paid == 0 and found_invoice.get("partial_payment"):
+                    # The first one in two parts: invoice.partially_paid, then invoice.paid.
+                    part = {"amount": found_invoice["amount_due"] // 2}
+                    (await http.post(pay_url, json=part)).raise_for_status()
+                await http.post(pay_url, json={})
                 paid += 1
             to_pay = remaining
             if to_pay:

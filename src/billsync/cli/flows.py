@@ -51,6 +51,19 @@ def _bindings(pairs: list[str]) -> dict[str, int]:
     return bound
 
 
+def _options(pairs: list[str]) -> dict[str, bool]:
+    chosen: dict[str, bool] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        answer = {"true": True, "yes": True, "false": False, "no": False}.get(value.strip().lower())
+        if not sep or not key.strip() or answer is None:
+            raise typer.BadParameter(
+                f"expected NAME=true|false, got {pair!r}", param_hint="--option"
+            )
+        chosen[key.strip()] = answer
+    return chosen
+
+
 def _summary(detail: flow_admin.FlowDetail) -> list[Any]:
     flow = detail.flow
     trigger = detail.definition.get("trigger", {}).get("trigger", "")
@@ -115,6 +128,12 @@ def add(
         [], "--connection", "-c", help="APP=CONNECTION_ID binding for the template (repeatable)."
     ),
     name: str | None = typer.Option(None, help="Name the flow (templates have a default)."),
+    option: list[str] = typer.Option(
+        [],
+        "--option",
+        "-o",
+        help="NAME=true|false: a template option, e.g. partial_payment=true (repeatable).",
+    ),
     file: Path | None = typer.Option(None, "--file", "-f", help="A full definition (JSON)."),
     enable: bool = typer.Option(False, "--enable", help="Enable it at once."),
     as_json: bool = JSON,
@@ -129,6 +148,9 @@ def add(
         enable = enable or definition.get("enabled") is True
         definition = definition["definition"]
     bound = _bindings(connection)
+    chosen = _options(option)
+    if chosen and template is None:
+        raise typer.BadParameter("--option needs --template", param_hint="--option")
 
     async def op(app: App) -> list[flow_admin.FlowDetail]:
         if definition is not None:
@@ -136,7 +158,7 @@ def add(
         else:
             assert template is not None
             flow, companions = await flow_admin.create_with_companions(
-                app, template, bound, enabled=enable, name=name, actor=ACTOR
+                app, template, bound, enabled=enable, name=name, actor=ACTOR, options=chosen
             )
             created = [flow, *companions]
         return [await flow_admin.get(app, f.id) for f in created]

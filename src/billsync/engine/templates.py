@@ -10,6 +10,10 @@ Decisions recorded here:
 - The invoice template creates (or finds, via the mapping) the customer first, so an
   invoice whose account was never synced still goes out. Togai's hosted integration
   silently skips such invoices.
+- Template options are yes/no switches bound into a step input when the flow is made
+  (`partial_payment` on the invoice template: off by default, as in Razorpay). The value
+  is written into the definition (`` `true` `` / `` `false` ``), so the flow shows it and an
+  edit of the flow can change it later.
 """
 
 from __future__ import annotations
@@ -40,6 +44,18 @@ class TemplateStep:
 
 
 @dataclass(frozen=True)
+class TemplateOption:
+    """A yes/no choice offered when a flow is made from a template."""
+
+    key: str
+    title: str
+    description: str
+    step: str  #: the step whose input it sets
+    input: str  #: that input's field
+    default: bool = False
+
+
+@dataclass(frozen=True)
 class FlowTemplate:
     key: str
     name: str
@@ -51,6 +67,7 @@ class FlowTemplate:
     filter: str | None = None
     #: Templates the API should create together with this one.
     companions: tuple[str, ...] = ()
+    options: tuple[TemplateOption, ...] = ()
 
     @property
     def apps(self) -> tuple[str, ...]:
@@ -134,6 +151,19 @@ TEMPLATES: tuple[FlowTemplate, ...] = (
                 },
             ),
         ),
+        options=(
+            TemplateOption(
+                key="partial_payment",
+                title="Accept partial payments",
+                description=(
+                    "Let customers pay the Razorpay invoice in parts; each part is recorded "
+                    "on the Togai invoice by the partially-paid flow. Off by default, as in "
+                    "Razorpay."
+                ),
+                step="invoice",
+                input="partial_payment",
+            ),
+        ),
     ),
     _payment_template(
         "razorpay-invoice-paid-to-togai",
@@ -175,18 +205,32 @@ def get_template(key: str) -> FlowTemplate:
     raise errors.FlowError(f"unknown template {key!r} (known: {known})", field="template")
 
 
-def instantiate(key: str, connections: Mapping[str, str]) -> FlowDefinition:
-    """Bind template `key` to connections: app name → connection id.
+def instantiate(
+    key: str, connections: Mapping[str, str], options: Mapping[str, bool] | None = None
+) -> FlowDefinition:
+    """Bind template `key` to connections (app name → connection id) and its options
+    (option key → yes/no; the template's default when absent).
 
     The result still needs engine.flow.validate_flow against the registry and the
     store's connections (a template cannot know whether an id exists).
     """
     template = get_template(key)
     missing = [app for app in template.apps if not connections.get(app)]
-    if missing:
-        problems = [(f"connections.{app}", f"a {app} connection is required") for app in missing]
+    problems = [(f"connections.{app}", f"a {app} connection is required") for app in missing]
+    offered = {option.key: option for option in template.options}
+    for name, value in (options or {}).items():
+        if name not in offered:
+            known = ", ".join(offered) or "none"
+            problems.append((f"options.{name}", f"{key} has no option {name!r} (known: {known})"))
+        elif not isinstance(value, bool):
+            problems.append((f"options.{name}", "must be true or false"))
+    if problems:
         field, message = problems[0]
         raise errors.FlowError(message, field=field, problems=problems)
+    bound: dict[str, dict[str, str]] = {}
+    for option in template.options:
+        value = (options or {}).get(option.key, option.default)
+        bound.setdefault(option.step, {})[option.input] = "`true`" if value else "`false`"
     return FlowDefinition(
         name=template.name,
         description=template.description,
@@ -201,7 +245,7 @@ def instantiate(key: str, connections: Mapping[str, str]) -> FlowDefinition:
                 id=step.id,
                 connection_id=connections[step.app],
                 action=step.action,
-                input=dict(step.input or {}),
+                input={**(step.input or {}), **bound.get(step.id, {})},
                 when=step.when,
             )
             for step in template.steps

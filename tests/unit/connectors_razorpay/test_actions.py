@@ -461,3 +461,12 @@ async def test_free_form_phone_numbers_are_sent_as_digits() -> None:
     data = {**CUSTOMER_IN, "contact": "+91 (98765) 432-10"}
     await act("create_customer", ctx(routes), **data)
     assert body(routes.seen[0])["contact"] == "+919876543210"
+
+
+async def test_create_invoice_sends_partial_payment_only_when_asked() -> None:
+    for partial, sent in ((True, {"partial_payment": True}), (False, {})):
+        routes = invoice_routes()
+        ids = DictIds(dict(MAPPED_CUSTOMER))
+        await act("create_invoice", ctx(routes, ids), **INVOICE_IN, partial_payment=partial)
+        request = body(routes.seen[-1])
+        assert {k: v for k, v in request.items() if k == "partial_payment"} == sent

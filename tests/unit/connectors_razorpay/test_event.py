@@ -126,9 +126,14 @@ def test_which_invoice_event_a_payment_made() -> None:
     assert invoice_payment_type(first, _invoice("expired")) == INVOICE_PARTIALLY_PAID
     # Paid now by several payments: only the order's payments tell which one finished it.
     assert invoice_payment_type(first, _invoice("paid")) is None
-    order = [second, failed, first]
+    order = [second, failed, first]  # newest first, as Razorpay lists them
     assert invoice_payment_type(first, _invoice("paid"), order) == INVOICE_PARTIALLY_PAID
     assert invoice_payment_type(second, _invoice("paid"), order) == INVOICE_PAID
+    # Two payments in the same second (created_at has second precision): the list's order
+    # tells which came last, whatever their ids.
+    early, late = _pay("pay_Z", 4000, 300), _pay("pay_A", 6000, 300)
+    assert invoice_payment_type(late, _invoice("paid"), [late, early]) == INVOICE_PAID
+    assert invoice_payment_type(early, _invoice("paid"), [late, early]) == (INVOICE_PARTIALLY_PAID)
 
 
 def test_which_payment_link_event_a_payment_made() -> None:

@@ -36,6 +36,7 @@ class InvoiceIn(BaseModel):
     total_amount: Decimal
     paid_amount: Decimal = Decimal(0)
     invoice_number: str | None = None
+    partial_payment: bool = False
 
 
 class InvoiceOut(BaseModel):

@@ -183,3 +183,24 @@ def test_real_default_inputs_are_valid_expressions_over_the_event(action: spec.A
         assert name in fields, f"{action.key}: default for unknown input {name!r}"
         assert expression.syntax_error(text) is None, f"{action.key}.{name}: {text!r}"
         assert expression.references(text).roots <= {"event"}, f"{action.key}.{name}: {text!r}"
+
+
+def test_partial_payment_is_an_option_of_the_invoice_template_off_by_default() -> None:
+    key = "togai-invoice-to-razorpay-invoice"
+    [option] = templates.get_template(key).options
+    assert (option.key, option.default) == ("partial_payment", False)
+
+    def invoice_input(options: dict[str, bool] | None) -> dict[str, str]:
+        defn = templates.instantiate(key, BIND, options)
+        return next(s.input for s in defn.steps if s.id == "invoice")
+
+    assert invoice_input(None)["partial_payment"] == "`false`"
+    assert invoice_input({"partial_payment": True})["partial_payment"] == "`true`"
+    # Resolved, the option is the action's boolean input.
+    assert expression.evaluate("`true`", {}) is True
+    with pytest.raises(errors.FlowError) as refused:
+        templates.instantiate(key, BIND, {"partial": True})
+    assert refused.value.field == "options.partial"
+    with pytest.raises(errors.FlowError) as other:
+        templates.instantiate("togai-account-to-razorpay-customer", BIND, {"partial_payment": True})
+    assert other.value.field == "options.partial_payment"

@@ -54,6 +54,8 @@ class FlowCreate(BaseModel):
 
     template: str | None = Field(default=None, min_length=1)
     connections: dict[str, int] = Field(default_factory=dict)
+    #: The template's options (see GET /templates), e.g. {"partial_payment": true}.
+    options: dict[str, bool] = Field(default_factory=dict)
     #: Overrides the template's name.
     name: str | None = Field(default=None, min_length=1, max_length=200)
     #: A full flow definition (see docs/flows.md): name, direction, trigger, steps.
@@ -122,6 +124,13 @@ class TemplateStepPublic(BaseModel):
     when: str | None
 
 
+class TemplateOptionPublic(BaseModel):
+    key: str
+    title: str
+    description: str
+    default: bool
+
+
 class TemplatePublic(BaseModel):
     key: str
     name: str
@@ -133,6 +142,8 @@ class TemplatePublic(BaseModel):
     apps: list[str]
     companions: list[str]
     steps: list[TemplateStepPublic]
+    #: Yes/no choices for POST /flows {template, connections, options}.
+    options: list[TemplateOptionPublic] = Field(default_factory=list)
 
     @classmethod
     def of(cls, t: FlowTemplate) -> TemplatePublic:
@@ -151,6 +162,12 @@ class TemplatePublic(BaseModel):
                     id=s.id, app=s.app, action=s.action, input=dict(s.input or {}), when=s.when
                 )
                 for s in t.steps
+            ],
+            options=[
+                TemplateOptionPublic(
+                    key=o.key, title=o.title, description=o.description, default=o.default
+                )
+                for o in t.options
             ],
         )
 

@@ -45,6 +45,7 @@ async def _create(app: App, body: FlowCreate, who: str) -> tuple[Flow, list[int]
             enabled=body.enabled,
             name=body.name,
             actor=who,
+            options=body.options,
         )
     except errors.FlowError as exc:
         raise_for(exc)

@@ -190,9 +190,10 @@ def invoice_payment_type(
     left some of it due, as Razorpay's webhook for that payment said.
 
     The invoice shows its state now, not after this payment: when it is paid and the
-    payment alone does not cover it, only the order's payments (oldest first; ties in the
-    same second broken by id) tell which one completed it. Returns None when that is
-    needed and `order_payments` is not given.
+    payment alone does not cover it, only the order's payments tell which one completed
+    it. `order_payments` is the list as Razorpay answers it, newest first: payments made in
+    the same second keep that order (created_at has second precision). Returns None when
+    that is needed and `order_payments` is not given.
     """
     amount = invoice.amount or 0
     if payment.amount >= amount:
@@ -203,8 +204,9 @@ def invoice_payment_type(
     if order_payments is None:
         return None
     paid = 0
-    captured = [p for p in order_payments if p.captured or p.status == "captured"]
-    for candidate in sorted(captured, key=lambda p: (p.created_at or 0, p.id)):
+    captured = [p for p in reversed(order_payments) if p.captured or p.status == "captured"]
+    # Stable: within one second, the list's own order (reversed: oldest first) stands.
+    for candidate in sorted(captured, key=lambda p: p.created_at or 0):
         paid += candidate.amount
         if candidate.id == payment.id:
             return INVOICE_PAID if paid >= amount else INVOICE_PARTIALLY_PAID
@@ -222,7 +224,8 @@ def payment_link_payment_type(payment: models.Payment, link: models.PaymentLink)
     rows = [p for p in payments or () if isinstance(p, dict) and p.get("payment_id")]
     if not rows:
         return PAYMENT_LINK_PAID
-    latest = max(rows, key=lambda p: (p.get("created_at") or 0, str(p["payment_id"])))
+    # The link lists its payments oldest first; of those in the latest second, the last.
+    latest = max(reversed(rows), key=lambda p: p.get("created_at") or 0)
     return PAYMENT_LINK_PAID if latest["payment_id"] == payment.id else PAYMENT_LINK_PARTIALLY_PAID
 
 

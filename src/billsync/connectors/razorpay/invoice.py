@@ -38,6 +38,9 @@ class CreateInvoiceInput(BaseModel):
     description: str | None = None
     invoice_number: str | None = None
     line_items: list[LineItemInput] | None = None
+    #: Let the customer pay the Razorpay invoice in parts (each part is recorded in Togai
+    #: by the partially-paid flow). Off by default, as in Razorpay.
+    partial_payment: bool = False
 
     @field_validator("currency")
     @classmethod
@@ -160,6 +163,7 @@ def build_invoice_request(
             togai_account_id=data.togai_account_id,
             togai_invoice_number=data.invoice_number,
         ),
+        partial_payment=True if data.partial_payment else None,
     )
 
 

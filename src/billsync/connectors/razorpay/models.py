@@ -166,6 +166,8 @@ class InvoiceCreate(BaseModel):
     receipt: str
     description: str | None = None
     notes: dict[str, str] | None = None
+    #: Lets the customer pay in parts (Razorpay's default: false); sent only when true.
+    partial_payment: bool | None = None
     sms_notify: bool | None = None
     email_notify: bool | None = None
 
