@@ -84,7 +84,7 @@ def test_add_both_connections_tested_on_save(page: Page, stack: Stack) -> None:
     page.fill("#field-base_url", stack.togai)
     page.select_option("#field-sandbox", "yes")
     page.click("button:has-text('Test and save')")
-    expect(page.locator(".notice")).to_contain_text("tested and saved")
+    expect(page.locator(".notice", has_text="tested and saved")).to_be_visible()
     togai_hook = page.locator("#webhook-url").inner_text()
     assert togai_hook.startswith(f"{stack.billsync}/webhooks/togai/")
     # The secret field is never rendered back.
@@ -110,7 +110,7 @@ def test_add_both_connections_tested_on_save(page: Page, stack: Stack) -> None:
     page.fill("#field-key_secret", RAZORPAY_KEY_SECRET)
     page.fill("#field-webhook_secret", RAZORPAY_WEBHOOK_SECRET)
     page.click("button:has-text('Test and save')")
-    expect(page.locator(".notice")).to_contain_text("tested and saved")
+    expect(page.locator(".notice", has_text="tested and saved")).to_be_visible()
     razorpay_hook = page.locator("#webhook-url").inner_text()
     assert re.fullmatch(rf"{stack.billsync}/webhooks/razorpay/\d+", razorpay_hook)
     httpx.post(
@@ -241,6 +241,10 @@ def test_custom_flow_with_two_actions_validation_and_preview(page: Page) -> None
 
 def test_an_invoice_is_synced_and_its_payment_recorded(page: Page, stack: Stack) -> None:
     page.goto("/ui/flows")
+    # The invoice template's option, off by default, ticked here.
+    partial = page.locator("#togai-invoice-to-razorpay-invoice-option-partial_payment")
+    expect(partial).not_to_be_checked()
+    partial.check()
     for key in ("togai-invoice-to-razorpay-invoice", "razorpay-invoice-paid-to-togai"):
         page.locator(f"#template-{key} button:has-text('+Add connection')").click()
         expect(page.locator(".notice")).to_contain_text("Created")
@@ -264,6 +268,7 @@ def test_an_invoice_is_synced_and_its_payment_recorded(page: Page, stack: Stack)
         auth=(RAZORPAY_KEY_ID, RAZORPAY_KEY_SECRET),
     ).json()["items"]
     assert len(found) == 1
+    assert found[0]["partial_payment"] is True
     SEEN["razorpay_invoice"] = found[0]["id"]
     paid = httpx.post(f"{stack.razorpay}/_sandbox/invoices/{found[0]['id']}/pay", json={})
     paid.raise_for_status()

@@ -111,13 +111,20 @@ def router(ui: Ui) -> APIRouter:
             if value:
                 chosen[app_name] = value
         enabled = text(data, "enabled") == "1"
+        # An unticked checkbox is not sent: every option of the form is yes or no here.
+        options = {o.key: text(data, f"option-{o.key}") == "1" for o in template.options}
         created: list[str] = []
         try:
             for each in (template, *(_template(k) for k in template.companions)):
                 if await _bound(ui, each.key):
                     continue
                 flow = await flow_ops.create_from_template(
-                    ui.app, each.key, chosen, enabled=enabled, actor=f"web:{who}"
+                    ui.app,
+                    each.key,
+                    chosen,
+                    enabled=enabled,
+                    actor=f"web:{who}",
+                    options=options if each is template else None,
                 )
                 created.append(flow.name)
         except errors.FlowError as exc:

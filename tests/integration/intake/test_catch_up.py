@@ -282,3 +282,37 @@ async def test_each_target_is_polled_on_its_own_interval(env: Env) -> None:
     assert (await poller.poll_once(only_due=True)).polled == 0
     poller.kick()
     assert (await poller.poll_once(only_due=True)).polled == 4
+
+
+async def test_the_first_poll_starts_at_the_connections_creation(env: Env) -> None:
+    old_invoice, new_invoice = await _invoice(env, 6), await _invoice(env, 7)
+    old = await _pay(env, old_invoice["id"])
+    new = await _pay(env, new_invoice["id"])
+    # A payment from before billsync was connected (beyond the overlap) is not its news.
+    env.razorpay.state.payments[old]["created_at"] -= 3 * OVERLAP_S
+    await env.app.poller.poll_once()
+    assert [e.external_id for e in await _events(env)] == [f"invoice.paid:{new}"]
+
+
+async def test_a_long_gap_is_walked_a_day_at_a_time(env: Env) -> None:
+    invoice = await _invoice(env, 8)
+    payment_id = await _pay(env, invoice["id"])
+    env.razorpay.state.payments[payment_id]["created_at"] -= 2 * 86_400
+    async with env.app.db.write() as session:
+        now = int(env.app.clock.now().timestamp())
+        since = now - 3 * 86_400 - 60
+        await cursors.put(
+            session,
+            env.razorpay_id,
+            CURSOR,
+            {"since": since, "pending": {}},
+            now=env.app.clock.now(),
+        )
+    before = await _requests(env)
+    await env.app.poller.poll_once()
+    # Four windows of at most a day each (one list page apiece), and the cursor reaches now.
+    assert (await _requests(env))["GET /v1/payments"] - before.get("GET /v1/payments", 0) == 4
+    assert [e.external_id for e in await _events(env)] == [f"invoice.paid:{payment_id}"]
+    async with env.app.db.read() as session:
+        cursor = await cursors.get(session, env.razorpay_id, CURSOR)
+    assert cursor is not None and cursor["since"] >= now
