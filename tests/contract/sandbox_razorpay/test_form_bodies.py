@@ -147,4 +147,8 @@ def test_form_bodies_are_validated_like_json(sandbox: Sandbox, client: razorpay.
     clash = _form(sandbox, "POST", "/v1/customers", [("notes", "a"), ("notes[k]", "v")])
     assert clash.status_code == 400
     assert clash.json()["error"]["description"] == "notes[k] is not a valid field."
+    for key in ("notes[k", "notes[k]x", "[k]"):
+        malformed = _form(sandbox, "POST", "/v1/customers", {"name": "Acme Inc", key: "v"})
+        assert malformed.status_code == 400
+        assert malformed.json()["error"]["description"] == f"{key} is not a valid field."
     assert client.customer.all()["count"] == 0

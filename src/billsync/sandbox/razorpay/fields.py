@@ -54,9 +54,10 @@ def form(raw: bytes) -> dict[str, Any]:
         raise RazorpayError("The request body is not a valid form.", reason="NA") from None
     root: dict[str, Any] = {}
     for key, value in pairs:
-        head, _, rest = key.partition("[")
-        path = [head, *_KEY_PART.findall("[" + rest)] if rest else [head]
-        if not head:
+        head, bracket, rest = key.partition("[")
+        path = [head, *_KEY_PART.findall(bracket + rest)]
+        # Only `name[a][b]...` spells a nested field; `a[b`, `a[b]c` or `[b]` do not.
+        if not head or head + "".join(f"[{p}]" for p in path[1:]) != key:
             raise RazorpayError(f"{key} is not a valid field.", reason="NA")
         node: dict[str, Any] = root
         for index, part in enumerate(path):
