@@ -95,6 +95,8 @@ class ActionContext:
     ids: IdLookup
     idempotency_key: str  #: f"{run_id}:{step_index}", stable across attempts
     after_ambiguous_failure: bool = False  #: the previous attempt may have written
+    #: an earlier attempt of this step exists (a natural-key lookup may be worth its call)
+    earlier_attempt: bool = False
     dry_run: bool = False  #: preview: read calls are allowed, writes must not be sent
 
 

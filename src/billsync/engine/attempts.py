@@ -24,6 +24,8 @@ class Attempt:
     #: attempts since the run was last queued by hand (what the retry budget counts)
     number: int
     after_ambiguous_failure: bool
+    #: an earlier attempt of this step exists (whatever its outcome)
+    earlier_attempt: bool = False
 
 
 async def begin(
@@ -92,7 +94,7 @@ async def begin(
     )
     # The retry budget counts attempts since the run was last queued by hand (a replay
     # resets it); the attempt rows keep numbering across replays for the history.
-    return Attempt(attempt_id, counted, after_ambiguous)
+    return Attempt(attempt_id, counted, after_ambiguous, earlier_attempt=previous is not None)
 
 
 def ambiguous(exc: Exception, *, called: bool) -> bool:

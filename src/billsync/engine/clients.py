@@ -7,6 +7,7 @@ in-process sandbox (None = the real network).
 Every request a client sends takes a token from its connection's bucket first
 (`PacedTransport`): an action, a webhook re-fetch or a poll may make several requests, and a
 token per operation let a rate-limited burst exceed the provider's limit (two 429s per run).
+The same transport counts every request by purpose (engine/calls.py).
 
 The cache also keeps the connection rows the runner reads for every step (a database read
 per step was a tenth of a sync's transactions). A row is kept for `row_ttl_seconds`;
@@ -32,6 +33,7 @@ import httpx
 
 from billsync.connectors import spec
 from billsync.connectors.http import default_transport
+from billsync.engine import calls
 from billsync.engine.ratelimit import RateLimiters, TokenBucket, connection_rate
 from billsync.store import connections
 from billsync.store.models import Connection
@@ -51,14 +53,24 @@ async def close_client(client: Any) -> None:
 
 
 class PacedTransport(httpx.AsyncBaseTransport):
-    """Takes a token from the connection's bucket before each request it forwards."""
+    """Takes a token from the connection's bucket (if any) before each request it forwards,
+    and counts the request by purpose (engine/calls.py) under `app`."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, bucket: Callable[[], TokenBucket]) -> None:
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        bucket: Callable[[], TokenBucket] | None,
+        app: str = "",
+    ) -> None:
         self._inner = inner
         self._bucket = bucket
+        self._app = app
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        await self._bucket().acquire()
+        if self._bucket is not None:
+            await self._bucket().acquire()
+        if self._app:
+            calls.count(self._app, request.method)
         return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:
@@ -113,12 +125,12 @@ class ClientCache:
         if cached is not None and cached[0] == stamp:
             return cached[1]
         app = self._registry.app(connection.app)
-        transport = self._transport_for(connection)
+        inner = self._transport_for(connection) or default_transport()
+        bucket: Callable[[], TokenBucket] | None = None
         if self._limiters is not None:
             limiters, key, rate = self._limiters, str(connection.id), connection_rate(connection)
-            transport = PacedTransport(
-                transport or default_transport(), lambda: limiters.get(key, rate)
-            )
+            bucket = lambda: limiters.get(key, rate)  # noqa: E731
+        transport = PacedTransport(inner, bucket, connection.app)
         client = app.make_client(
             connections.values(self._vault, connection),
             transport=transport,

@@ -29,6 +29,7 @@ from billsync import errors
 from billsync.clock import Clock, SystemClock
 from billsync.connectors import spec
 from billsync.domain import IncomingEvent
+from billsync.engine import calls
 from billsync.engine.clients import ClientCache
 from billsync.engine.definitions import DefinitionCache
 from billsync.engine.dispatch import Dispatcher
@@ -164,7 +165,8 @@ class Intake:
         # from the connection's bucket in the client; a 429 slows that shared bucket down.
         bucket = self._limiters.get(str(row.id), connection_rate(row))
         try:
-            incoming = await app.parse_webhook(client, headers, body)
+            with calls.purpose("refetch"):
+                incoming = await app.parse_webhook(client, headers, body)
         except errors.RejectedError as exc:
             # The connector refused the envelope (not an object, no event type...).
             raise MalformedWebhookError(exc.message) from None

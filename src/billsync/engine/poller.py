@@ -25,6 +25,7 @@ import structlog
 from billsync import errors
 from billsync.clock import Clock, SystemClock
 from billsync.connectors import spec
+from billsync.engine import calls
 from billsync.engine.clients import ClientCache
 from billsync.engine.flow import parse_flow
 from billsync.engine.intake import Intake, PollCursor
@@ -189,19 +190,20 @@ class Poller:
         bucket = self._limiters.get(str(row.id), connection_rate(row))
         known = functools.partial(self._known, row.id)
         try:
-            if target.triggers and app.catch_up is not None:
-                # A catch-up walk looks for what webhooks missed since the connection
-                # existed: its first poll is no baseline (see the app's poller).
-                incoming, new_cursor = await app.catch_up.poll(
-                    client,
-                    cursor,
-                    known,
-                    triggers=target.triggers,
-                    now=self._clock.now(),
-                    start=row.created_at,
-                )
-            else:
-                incoming, new_cursor = await app.poll[target.trigger](client, cursor, known)
+            with calls.purpose("poll"):
+                if target.triggers and app.catch_up is not None:
+                    # A catch-up walk looks for what webhooks missed since the connection
+                    # existed: its first poll is no baseline (see the app's poller).
+                    incoming, new_cursor = await app.catch_up.poll(
+                        client,
+                        cursor,
+                        known,
+                        triggers=target.triggers,
+                        now=self._clock.now(),
+                        start=row.created_at,
+                    )
+                else:
+                    incoming, new_cursor = await app.poll[target.trigger](client, cursor, known)
         except errors.RateLimitedError as exc:
             bucket.penalize(exc.retry_after)
             raise

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billsync import errors
 from billsync.clock import Clock
 from billsync.connectors import spec
-from billsync.engine import attempts, mapping
+from billsync.engine import attempts, calls, mapping
 from billsync.engine.clients import ClientCache
 from billsync.engine.flow import StepDef
 from billsync.engine.inputs import resolve_step_input, step_applies
@@ -217,9 +217,11 @@ class StepExecutor:
             ids=self._ids,
             idempotency_key=f"{run.id}:{idx}",
             after_ambiguous_failure=attempt.after_ambiguous_failure,
+            earlier_attempt=attempt.earlier_attempt,
         )
         try:
-            result = await action.run(ctx, data)
+            with calls.purpose("action"):
+                result = await action.run(ctx, data)
         except errors.RateLimitedError as exc:
             bucket.penalize(exc.retry_after)
             raise

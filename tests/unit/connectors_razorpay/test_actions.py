@@ -166,13 +166,28 @@ async def test_a_mapping_to_a_vanished_invoice_is_a_mapping_error() -> None:
         await act("create_invoice", ctx(routes, ids), **INVOICE_IN)
 
 
-async def test_create_invoice_adopts_by_receipt() -> None:
+@pytest.mark.parametrize(
+    "earlier", [{"earlier_attempt": True}, {"after_ambiguous_failure": True}], ids=str
+)
+async def test_create_invoice_adopts_by_receipt_after_an_earlier_attempt(
+    earlier: dict[str, bool],
+) -> None:
     routes = invoice_routes([invoice("inv_found")])
-    result = await act("create_invoice", ctx(routes), **INVOICE_IN)
+    result = await act("create_invoice", ctx(routes, **earlier), **INVOICE_IN)
     assert result.output.source == "adopted"  # type: ignore[attr-defined]
     assert result.links == (IdLink(LinkKind.INVOICE_INVOICE, "tg.inv.1", "inv_found"),)
     assert routes.seen[0].url.params["receipt"] == "tg.inv.1"
     assert routes.writes() == []
+
+
+async def test_a_first_attempt_creates_without_a_receipt_lookup() -> None:
+    # design.md: the receipt is searched only when an earlier attempt of the step exists;
+    # the mapping (written with every step result) is the first attempt's only check.
+    routes = invoice_routes([invoice("inv_found")])
+    ids = DictIds(dict(MAPPED_CUSTOMER))
+    result = await act("create_invoice", ctx(routes, ids), **INVOICE_IN)
+    assert result.output.source == "created"  # type: ignore[attr-defined]
+    assert routes.calls() == [("POST", "/v1/invoices")]
 
 
 async def test_receipt_lookup_ignores_other_invoices() -> None:
@@ -180,8 +195,10 @@ async def test_receipt_lookup_ignores_other_invoices() -> None:
     other = invoice("inv_other", receipt="other")
     clash = invoice("inv_clash", notes={"togai_invoice_id": "tg.inv.other"})
     routes = invoice_routes([other, clash])
-    result = await act("create_invoice", ctx(routes, DictIds(dict(MAPPED_CUSTOMER))), **INVOICE_IN)
+    context = ctx(routes, DictIds(dict(MAPPED_CUSTOMER)), earlier_attempt=True)
+    result = await act("create_invoice", context, **INVOICE_IN)
     assert result.output.source == "created"  # type: ignore[attr-defined]
+    assert routes.calls() == [("GET", "/v1/invoices"), ("POST", "/v1/invoices")]
 
 
 async def test_create_invoice_body() -> None:

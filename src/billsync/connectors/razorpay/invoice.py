@@ -1,4 +1,5 @@
-"""Actions on Razorpay invoices: create (mapping → receipt lookup → create) and cancel."""
+"""Actions on Razorpay invoices: create (mapping → receipt lookup after an earlier attempt →
+create) and cancel."""
 
 from __future__ import annotations
 
@@ -98,13 +99,18 @@ async def create_invoice(ctx: ActionContext, data: CreateInvoiceInput) -> Action
         return ActionResult(_out(invoice, "mapping", data.currency))
 
     receipt = natural_key(data.togai_invoice_id)
-    page = await client.list_invoices(receipt=receipt, count=MAX_PAGE)
-    for found in page.items:
-        # The receipt is our key; the notes guard against a digest or manual collision.
-        ours = found.notes.get("togai_invoice_id", data.togai_invoice_id) == data.togai_invoice_id
-        if found.receipt == receipt and ours:
-            link = IdLink(LinkKind.INVOICE_INVOICE, data.togai_invoice_id, found.id)
-            return ActionResult(_out(found, "adopted", data.currency), links=(link,))
+    # design.md's idempotency table: the mapping is the first look; the provider's receipt
+    # is searched only when an earlier attempt of this step exists (it may have created the
+    # invoice and lost the answer, or crashed before its result was stored). A first
+    # attempt cannot have a twin: the mapping is written with every step result.
+    if ctx.earlier_attempt or ctx.after_ambiguous_failure or ctx.dry_run:
+        page = await client.list_invoices(receipt=receipt, count=MAX_PAGE)
+        for found in page.items:
+            # The receipt is our key; the notes guard against a digest or manual collision.
+            theirs = found.notes.get("togai_invoice_id", data.togai_invoice_id)
+            if found.receipt == receipt and theirs == data.togai_invoice_id:
+                link = IdLink(LinkKind.INVOICE_INVOICE, data.togai_invoice_id, found.id)
+                return ActionResult(_out(found, "adopted", data.currency), links=(link,))
 
     customer_id = data.customer_id or await ctx.ids.find(
         LinkKind.ACCOUNT_CUSTOMER, Side.TOGAI, data.togai_account_id
