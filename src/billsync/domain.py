@@ -53,3 +53,15 @@ class IncomingEvent:
     entity_key: str
     payload: dict[str, Any] = field(default_factory=dict)
     occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Hint:
+    """An unsigned webhook's claim that an entity changed (Togai signs nothing): stored,
+    acknowledged, and later re-fetched by the connector (many hints per list call) into
+    events. `hint` is the delivery's normalised event name ("" when it named none)."""
+
+    kind: str
+    entity_id: str
+    hint: str = ""
+    occurred_at: datetime | None = None

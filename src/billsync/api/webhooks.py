@@ -7,6 +7,8 @@
 the same answer, so connection ids cannot be enumerated), 413 body over 1 MiB, 400 not
 JSON, 503 the entity could not be re-fetched (the provider retries; the poller is the
 safety net), 200 stored or duplicate (unknown event types are stored as ignored).
+A Togai delivery is a hint: 200 once the hint is stored (`"hints": 1`); its events and runs
+follow when engine/hints.py has re-fetched the entity.
 """
 
 from __future__ import annotations
@@ -108,7 +110,12 @@ async def _receive(
         )
         return _error(503, "temporarily unable to process the webhook; retry later")
     return JSONResponse(
-        {"stored": result.stored, "duplicates": result.duplicates, "runs": len(result.run_ids)}
+        {
+            "stored": result.stored,
+            "duplicates": result.duplicates,
+            "runs": len(result.run_ids),
+            "hints": result.hints,
+        }
     )
 
 

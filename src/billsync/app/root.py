@@ -22,6 +22,7 @@ from billsync.connectors import spec
 from billsync.connectors.catalogue import default_registry
 from billsync.engine.clients import ClientCache, TransportFor, real_network
 from billsync.engine.dispatch import EmbeddedDispatcher
+from billsync.engine.hints import HintResolver
 from billsync.engine.intake import Intake
 from billsync.engine.poller import Poller
 from billsync.engine.ratelimit import RateLimiters
@@ -54,6 +55,7 @@ class App:
     reconciler: Reconciler
     reconciliations: Reconciliations
     reconcile_schedule: ReconcileSchedule
+    hints: HintResolver
     transport_for: TransportFor = real_network
     _started: bool = field(default=False, repr=False)
 
@@ -65,10 +67,16 @@ class App:
         await self.db.migrate()
 
     async def start(
-        self, *, worker: bool = True, poller: bool = True, schedule: bool | None = None
+        self,
+        *,
+        worker: bool = True,
+        poller: bool = True,
+        schedule: bool | None = None,
+        hints: bool = True,
     ) -> None:
-        """Migrate, then start the worker, the poller and the reconciliation schedule (each
-        can be left off; the schedule, periodic work like polling, follows the poller)."""
+        """Migrate, then start the worker, the poller, the reconciliation schedule and the
+        hint resolver (each can be left off; the schedule, periodic work like polling,
+        follows the poller; a process that takes webhooks resolves their hints)."""
         if self._started:
             return
         await self.migrate()
@@ -80,11 +88,16 @@ class App:
         schedule = poller if schedule is None else schedule
         if schedule:
             await self.reconcile_schedule.start()
+        if hints:
+            await self.hints.start()
         self._started = True
-        log.info("billsync started", worker=worker, poller=poller, schedule=schedule)
+        log.info(
+            "billsync started", worker=worker, poller=poller, schedule=schedule, hints=hints
+        )
 
     async def stop(self) -> None:
         """Stop taking work, finish or release in-flight runs, close clients and the DB."""
+        await self.hints.stop()
         await self.reconcile_schedule.stop()
         await self.reconciliations.stop()
         await self.poller.stop()
@@ -210,6 +223,7 @@ def build(
     reconciler = Reconciler(db, clients, intake, clock=clock)
     reconciliations = Reconciliations(db, clock, reconciler)
     reconcile_schedule = ReconcileSchedule(reconciliations, clock, every=settings.reconcile_every)
+    hint_resolver = HintResolver(db, registry, clients, intake, limiters=limiters)
     return App(
         settings=settings,
         clock=clock,
@@ -226,5 +240,6 @@ def build(
         reconciler=reconciler,
         reconciliations=reconciliations,
         reconcile_schedule=reconcile_schedule,
+        hints=hint_resolver,
         transport_for=transport_for,
     )

@@ -78,7 +78,7 @@ async def run_worker(app: App, *, from_serve: bool = False) -> None:
         loop.add_signal_handler(signum, stop.set)
     if from_serve:
         _listen_for_nudges(loop, app, stop)
-    await app.start(worker=True, poller=False)
+    await app.start(worker=True, poller=False, hints=False)
     try:
         await stop.wait()
     finally:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import httpx
 from pydantic import BaseModel, Field
 
-from billsync.domain import IdLink, IncomingEvent, LinkKind, Side
+from billsync.domain import Hint, IdLink, IncomingEvent, LinkKind, Side
 
 
 class Idempotency:
@@ -201,6 +201,43 @@ class CatchUp:
     default_interval: float
 
 
+Known = Callable[[Sequence[str]], Awaitable[set[str]]]
+
+
+@dataclass(frozen=True)
+class HintResolution:
+    """What re-fetching a batch of hints found: the events (at most one per entity and
+    transition), and how many list pages a sweep read (None: no sweep), which the engine
+    remembers to judge whether the next batch is big enough to sweep again."""
+
+    events: Sequence[IncomingEvent] = ()
+    list_pages: int | None = None
+
+
+class HintParser(Protocol):
+    def __call__(self, headers: Mapping[str, str], body: bytes) -> Hint | IncomingEvent:
+        """Read one authenticated delivery without calling the app: the hint to re-fetch
+        later, or an event to store as is (one no trigger knows). Raises RejectedError
+        for a body that is not an envelope."""
+        ...
+
+
+class HintResolver(Protocol):
+    async def __call__(
+        self,
+        client: Any,
+        kind: str,
+        hints: Sequence[Hint],
+        known: Known,
+        *,
+        list_pages: int | None = None,
+    ) -> HintResolution:
+        """Re-fetch the entities `hints` (all of one kind) name and return their events.
+        `known` (external ids → those already in the inbox) lets it skip what is stored;
+        `list_pages` is what the last sweep of this kind's list cost."""
+        ...
+
+
 class ClientFactory(Protocol):
     def __call__(
         self,
@@ -227,6 +264,12 @@ class AppSpec:
     verify_webhook: WebhookVerifier | None = None  #: None: authenticated by URL token
     poll: Mapping[str, Poller] = field(default_factory=dict)  #: trigger key → poller
     catch_up: CatchUp | None = None
+    #: Unsigned webhooks: read as hints, acknowledged once stored, resolved in batches
+    #: (engine/hints.py). None: `parse_webhook` runs before the acknowledgement.
+    parse_hint: HintParser | None = None
+    resolve_hints: HintResolver | None = None
+    #: the order in which hint kinds are resolved (accounts before their invoices)
+    hint_kinds: tuple[str, ...] = ()
 
     def action(self, key: str) -> ActionSpec:
         for spec in self.actions:

@@ -1,12 +1,17 @@
 """Intake: authenticate a delivery, store its events and their runs in one transaction.
 
 Persist, then acknowledge (design invariant 1): `receive_webhook` returns only after the
-events and runs are committed, so the caller may answer 2xx. One transaction inserts each
-event (ON CONFLICT DO NOTHING on (connection, external_id): a provider retry or a poll that
-saw the same change creates nothing), matches the enabled flows of that connection and
-trigger whose filter passes, inserts one run per flow (UNIQUE(flow, event)) and tells the
-dispatcher; after the commit the dispatcher is notified. The poller stores its events
-through `store`, with its cursor in the same transaction.
+events and runs are committed, so the caller may answer 2xx. An app whose webhooks are
+unsigned hints (Togai: `AppSpec.parse_hint`) has its hint committed instead: the hint is
+what the delivery durably says, and engine/hints.py turns hints into events and runs
+(re-fetched, many per list call), deleting each hint in the transaction that stores them.
+
+One transaction inserts each event (ON CONFLICT DO NOTHING on (connection, external_id):
+a provider retry or a poll that saw the same change creates nothing), matches the enabled
+flows of that connection and trigger whose filter passes, inserts one run per flow
+(UNIQUE(flow, event)) and tells the dispatcher; after the commit the dispatcher is
+notified. The poller stores its events through `store`, with its cursor in the same
+transaction.
 
 Authentication comes before parsing: Razorpay's signature is checked on the raw bytes with
 the connection's webhook secret; Togai signs nothing, so the URL carries a per-connection
@@ -17,7 +22,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +41,7 @@ from billsync.engine.dispatch import Dispatcher
 from billsync.engine.flow import FlowDefinition
 from billsync.engine.inputs import trigger_matches
 from billsync.engine.ratelimit import RateLimiters, connection_rate
-from billsync.store import connections, cursors, events, flows, runs
+from billsync.store import connections, cursors, events, flows, hints, runs
 from billsync.store.database import Database
 from billsync.store.models import Connection
 from billsync.store.status import EventStatus
@@ -51,6 +56,9 @@ WEBHOOKS = Counter(
     "billsync_webhooks_total",
     "Webhook deliveries by app and outcome",
     ["app", "outcome"],
+)
+HINTS_STORED = Counter(
+    "billsync_webhook_hints_total", "Unsigned webhook hints stored for re-fetching", ["app"]
 )
 EVENTS_STORED = Counter(
     "billsync_events_stored_total", "New events stored, by app and source", ["app", "source"]
@@ -83,6 +91,7 @@ class IntakeResult:
     stored: int = 0  #: events new to the inbox
     duplicates: int = 0  #: events already stored (provider retry, webhook + poll)
     run_ids: list[int] = field(default_factory=list)  #: runs created
+    hints: int = 0  #: hints stored, to be re-fetched (unsigned webhooks)
 
 
 class Intake:
@@ -105,6 +114,7 @@ class Intake:
         self._vault = vault
         self._clock = clock or SystemClock()
         self._definitions = DefinitionCache()
+        self._hint_listeners: list[Callable[[], None]] = []
 
     async def receive_webhook(
         self,
@@ -130,7 +140,15 @@ class Intake:
         except errors.ConnectorError:
             WEBHOOKS.labels(app_name, "unavailable").inc()
             raise
-        outcome = "stored" if result.stored else "duplicate" if result.duplicates else "empty"
+        outcome = (
+            "stored"
+            if result.stored
+            else "hint"
+            if result.hints
+            else "duplicate"
+            if result.duplicates
+            else "empty"
+        )
         WEBHOOKS.labels(app_name, outcome).inc()
         return result
 
@@ -160,6 +178,8 @@ class Intake:
             json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise MalformedWebhookError from None
+        if app.parse_hint is not None:
+            return await self._store_hint(app, row.id, headers, body)
         client = await self._clients.get(row)
         # Parsing may call the app (Togai's entity is re-fetched): each request takes a token
         # from the connection's bucket in the client; a 429 slows that shared bucket down.
@@ -174,6 +194,34 @@ class Intake:
             bucket.penalize(exc.retry_after)
             raise
         return await self.store(row.id, incoming, source="webhook")
+
+    async def _store_hint(
+        self, app: spec.AppSpec, connection_id: int, headers: Mapping[str, str], body: bytes
+    ) -> IntakeResult:
+        """An unsigned delivery: store the hint it carries (acknowledged once durable) and
+        wake the hint resolver, which re-fetches hinted entities in batches."""
+        assert app.parse_hint is not None
+        try:
+            found = app.parse_hint(headers, body)
+        except errors.RejectedError as exc:
+            raise MalformedWebhookError(exc.message) from None
+        if isinstance(found, IncomingEvent):
+            return await self.store(connection_id, [found], source="webhook")
+        result = IntakeResult(received=1)
+        async with self._db.write() as session:
+            if await hints.insert(session, connection_id, found, now=self._clock.now()):
+                result.hints = 1
+            else:
+                result.duplicates = 1
+        if result.hints:
+            HINTS_STORED.labels(app.name).inc()
+            for wake in self._hint_listeners:
+                wake()
+        return result
+
+    def on_hint(self, wake: Callable[[], None]) -> None:
+        """Call `wake` after each new hint is committed (the hint resolver listens)."""
+        self._hint_listeners.append(wake)
 
     async def _flows_of(
         self, session: AsyncSession, connection_id: int
@@ -219,9 +267,11 @@ class Intake:
         *,
         cursor: PollCursor | None = None,
         source: str = "webhook",
+        resolved_hints: Sequence[int] = (),
     ) -> IntakeResult:
-        """Store events and their runs (and the poll cursor) in one transaction; commit;
-        then wake the workers. Returns once everything is durable."""
+        """Store events and their runs (and the poll cursor, and the deletion of the hints
+        they resolve) in one transaction; commit; then wake the workers. Returns once
+        everything is durable."""
         result = IntakeResult(received=len(incoming))
         app_name = ""
         async with self._db.write() as session:
@@ -258,6 +308,8 @@ class Intake:
                         result.run_ids.append(run_id)
             if cursor is not None:
                 await cursors.put(session, connection_id, cursor.trigger, cursor.value, now=now)
+            if resolved_hints:
+                await hints.delete(session, resolved_hints)
             if result.run_ids:
                 await self._dispatcher.wake(session, result.run_ids)
         if result.stored:

@@ -203,6 +203,24 @@ class PollCursor(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class WebhookHint(Base):
+    """An unsigned webhook's claim that an entity changed, stored before the delivery is
+    acknowledged and resolved later (re-fetched, many per list call) into events. A
+    redelivery of a pending hint inserts nothing; a resolved hint is deleted."""
+
+    __tablename__ = "webhook_hint"
+    __table_args__ = (sa.UniqueConstraint("connection_id", "kind", "entity_id", "hint"),)
+
+    id: Mapped[int] = _id()
+    connection_id: Mapped[int] = _fk("connection.id", ondelete="CASCADE")
+    kind: Mapped[str] = mapped_column(sa.String(40))  #: "account", "invoice"
+    entity_id: Mapped[str] = mapped_column(sa.String(255))
+    #: the delivery's event name, normalised ("" when it named none)
+    hint: Mapped[str] = mapped_column(sa.String(80))
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class AuditLog(Base):
     __tablename__ = "audit_log"
 

@@ -18,7 +18,7 @@ from billsync.connectors.spec import (
 )
 
 # `errors` is imported so the package attribute is this submodule, not billsync.errors.
-from billsync.connectors.togai import actions, errors, payment, poller, triggers
+from billsync.connectors.togai import actions, errors, hints, payment, poller, triggers
 from billsync.connectors.togai.client import PRODUCTION_URL, SANDBOX_URL, from_connection, verify
 from billsync.connectors.togai.models import Account, Invoice
 
@@ -168,6 +168,9 @@ APP = AppSpec(
         triggers.INVOICE_GENERATED: poller.poll_generated_invoices,
         triggers.INVOICE_VOIDED: poller.poll_voided_invoices,
     },
+    parse_hint=triggers.parse_hint,
+    resolve_hints=hints.resolve_hints,
+    hint_kinds=hints.KINDS,
 )
 
 __all__ = ["APP", "errors"]

@@ -32,7 +32,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from billsync import errors
 from billsync.connectors.togai.client import APP, TogaiClient
 from billsync.connectors.togai.models import Account, Invoice, TogaiDatetime
-from billsync.domain import IncomingEvent
+from billsync.domain import Hint, IncomingEvent
 
 ACCOUNT_CREATED = "account.created"
 INVOICE_GENERATED = "invoice.generated"
@@ -117,10 +117,9 @@ def invoice_trigger(invoice: Invoice, hint: str | None) -> str | None:
 # -- webhooks ------------------------------------------------------------------------
 
 
-async def parse_webhook(
-    client: TogaiClient, headers: Mapping[str, str], body: bytes
-) -> Sequence[IncomingEvent]:
-    """Turn one (URL-token-authenticated) delivery into at most one re-fetched event."""
+def parse_hint(headers: Mapping[str, str], body: bytes) -> Hint | IncomingEvent:
+    """Read one (URL-token-authenticated) delivery without calling Togai: the entity it
+    names, as a hint to re-fetch, or an ignored event when it names none we handle."""
     try:
         envelope = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -138,30 +137,46 @@ async def parse_webhook(
         kind = "invoice" if hint.startswith(("invoice", "order")) else None
         kind = kind or ("account" if hint.startswith("account") else None)
     occurred_at = _occurred_at(envelope)
+    if kind == "account" and entity_id and hint in _ACCOUNT_CREATED_HINTS | {None}:
+        return Hint("account", entity_id, hint or "", occurred_at)
+    if (
+        kind == "invoice"
+        and entity_id
+        and (hint is None or hint in _GENERATED_HINTS | _INVOICE_CHANGE_HINTS)
+    ):
+        return Hint("invoice", entity_id, hint or "", occurred_at)
+    delivery = _delivery_id(envelope, headers) or hashlib.sha256(body).hexdigest()[:32]
+    return _unknown_event(event_type, kind, entity_id, delivery, occurred_at)
 
+
+async def parse_webhook(
+    client: TogaiClient, headers: Mapping[str, str], body: bytes
+) -> Sequence[IncomingEvent]:
+    """Turn one delivery into at most one re-fetched event, at once (one GET per entity;
+    the engine resolves hints in batches instead, see connectors/togai/hints.py)."""
+    found = parse_hint(headers, body)
+    if isinstance(found, IncomingEvent):
+        return [found]
+    envelope = json.loads(body)
+    hinted_account = _hinted_account_id(envelope)
     try:
-        if kind == "account" and entity_id and hint in _ACCOUNT_CREATED_HINTS | {None}:
-            account = await client.get_account(entity_id)
-            return [account_event(account, occurred_at)]
-        if (
-            kind == "invoice"
-            and entity_id
-            and (hint is None or hint in _GENERATED_HINTS | _INVOICE_CHANGE_HINTS)
-        ):
-            invoice, hinted = await _invoice_and_hinted_account(
-                client, entity_id, _hinted_account_id(envelope)
-            )
-            trigger = invoice_trigger(invoice, hint)
-            if trigger is not None:
-                owner = _owner(invoice)
-                if hinted is None or hinted.id != owner:
-                    hinted = await client.get_account(owner)
-                return [invoice_event(trigger, invoice, hinted)]
+        if found.kind == "account":
+            account = await client.get_account(found.entity_id)
+            return [account_event(account, found.occurred_at)]
+        invoice, hinted = await _invoice_and_hinted_account(client, found.entity_id, hinted_account)
+        trigger = invoice_trigger(invoice, found.hint or None)
+        if trigger is None:
+            # Nothing to do in this state (a draft, a late "generated"): stored, ignored.
+            delivery = _delivery_id(envelope, headers) or hashlib.sha256(body).hexdigest()[:32]
+            event_type = _event_type(envelope)
+            return [_unknown_event(event_type, "invoice", invoice.id, delivery, found.occurred_at)]
+        owner = _owner(invoice)
+        if hinted is None or hinted.id != owner:
+            hinted = await client.get_account(owner)
+        return [invoice_event(trigger, invoice, hinted, found.occurred_at)]
     except errors.NotFoundError:
         # The hint names nothing that exists (a stale or forged delivery): nothing to do.
         return []
-    delivery = _delivery_id(envelope, headers) or hashlib.sha256(body).hexdigest()[:32]
-    return [_unknown_event(event_type, kind, entity_id, delivery, occurred_at)]
 
 
 async def _invoice_and_hinted_account(
@@ -273,6 +288,11 @@ def _occurred_at(envelope: Mapping[str, Any]) -> datetime | None:
             except ValidationError:
                 return None
     return None
+
+
+def owner_of(invoice: Invoice) -> str:
+    """The invoice's account id (RejectedError when Togai gave none)."""
+    return _owner(invoice)
 
 
 def _owner(invoice: Invoice) -> str:

@@ -1,0 +1,180 @@
+"""The hint resolver: turns stored webhook hints into events, many hints per provider call.
+
+Togai signs nothing, so its webhook is a hint and the entity is re-fetched before any flow
+runs (the re-fetch is the trust anchor). Intake commits the hint and acknowledges the
+delivery; this loop then takes every waiting hint of a connection, kind by kind in the
+app's order (accounts before invoices, so an invoice sees its account's event stored),
+asks the connector to resolve them (`AppSpec.resolve_hints`: a list sweep when enough are
+waiting, else one GET each) and stores the resulting events and runs through intake,
+deleting the resolved hints in the same transaction. A crash in between leaves the hints,
+which are resolved again; the events' external ids make that a no-op.
+
+Batching comes for free under load: hints that arrive while a resolution waits for the
+connection's rate-limit tokens are resolved together next round. `window` adds a short
+pause after the first hint so a burst of deliveries shares one round even when idle.
+A failed resolution is retried with backoff; the pollers stay the safety net.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import Sequence
+
+import structlog
+
+from billsync import errors
+from billsync.connectors import spec
+from billsync.engine import calls
+from billsync.engine.clients import ClientCache
+from billsync.engine.intake import Intake
+from billsync.engine.ratelimit import RateLimiters, connection_rate
+from billsync.store import connections, events, hints
+from billsync.store.database import Database
+
+log = structlog.get_logger(__name__)
+
+#: Hints taken per connection per round.
+BATCH = 1000
+#: Seconds to gather a burst of deliveries into one round.
+DEFAULT_WINDOW_S = 0.25
+#: Backoff after a failed round, doubling up to the maximum.
+RETRY_MIN_S = 1.0
+RETRY_MAX_S = 60.0
+
+
+class HintResolver:
+    def __init__(
+        self,
+        db: Database,
+        registry: spec.Registry,
+        clients: ClientCache,
+        intake: Intake,
+        *,
+        limiters: RateLimiters | None = None,
+        window: float = DEFAULT_WINDOW_S,
+    ) -> None:
+        self._db = db
+        self._registry = registry
+        self._clients = clients
+        self._intake = intake
+        self._limiters = limiters or RateLimiters()
+        self.window = window
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        #: (connection, kind) → pages the last list sweep took
+        self._list_pages: dict[tuple[int, str], int] = {}
+        self.rounds = 0  #: completed rounds, for tests
+        intake.on_hint(self.notify)
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    async def resolve_once(self) -> int:
+        """One round over every connection with waiting hints; returns the hints resolved.
+        Raises the first failure after trying every connection."""
+        async with self._db.read() as session:
+            waiting = await hints.pending_connections(session)
+        resolved = 0
+        failure: BaseException | None = None
+        for connection_id in waiting:
+            try:
+                resolved += await self._resolve_connection(connection_id)
+            except errors.SyncError as exc:
+                failure = failure or exc
+                log.warning(
+                    "webhook hints not resolved; retrying",
+                    connection_id=connection_id,
+                    error=exc.message,
+                )
+        self.rounds += 1
+        if failure is not None:
+            raise failure
+        return resolved
+
+    async def _resolve_connection(self, connection_id: int) -> int:
+        async with self._db.read() as session:
+            row = await connections.get(session, connection_id)
+            waiting = await hints.pending(session, connection_id, limit=BATCH)
+        if row is None or not waiting:
+            return 0
+        if len(waiting) == BATCH:
+            self._wake.set()  # more are waiting: another round right after this one
+        app = self._registry.app(row.app)
+        if app.resolve_hints is None:
+            log.warning("dropping hints of an app that cannot resolve them", app=row.app)
+            await self._intake.store(row.id, [], resolved_hints=[h.id for h in waiting])
+            return len(waiting)
+        client = await self._clients.get(row)
+        bucket = self._limiters.get(str(row.id), connection_rate(row))
+        known = functools.partial(self._known, row.id)
+        kinds = list(app.hint_kinds) + sorted({h.hint.kind for h in waiting} - set(app.hint_kinds))
+        resolved = 0
+        for kind in kinds:
+            batch = [h for h in waiting if h.hint.kind == kind]
+            if not batch:
+                continue
+            try:
+                with calls.purpose("refetch"):
+                    found = await app.resolve_hints(
+                        client,
+                        kind,
+                        [h.hint for h in batch],
+                        known,
+                        list_pages=self._list_pages.get((row.id, kind)),
+                    )
+            except errors.RateLimitedError as exc:
+                bucket.penalize(exc.retry_after)
+                raise
+            if found.list_pages is not None:
+                self._list_pages[(row.id, kind)] = found.list_pages
+            # Stored kind by kind: an invoice's resolution asks whether its account's
+            # event is in the inbox.
+            await self._intake.store(
+                row.id, list(found.events), source="webhook", resolved_hints=[h.id for h in batch]
+            )
+            resolved += len(batch)
+        return resolved
+
+    async def _known(self, connection_id: int, external_ids: Sequence[str]) -> set[str]:
+        async with self._db.read() as session:
+            return await events.known_external_ids(session, connection_id, external_ids)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        if self.running:
+            raise RuntimeError("hint resolver already started")
+        self._wake = asyncio.Event()
+        self._wake.set()  # hints left by an earlier process
+        self._task = asyncio.create_task(self._loop(), name="billsync-hints")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def _loop(self) -> None:
+        delay = RETRY_MIN_S
+        while True:
+            await self._wake.wait()
+            if self.window:
+                await asyncio.sleep(self.window)
+            self._wake.clear()
+            try:
+                await self.resolve_once()
+                delay = RETRY_MIN_S
+            except Exception as exc:
+                if not isinstance(exc, errors.SyncError):
+                    log.exception("hint round crashed")
+                # Hints stay stored; try again after a pause (or sooner on a new hint).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+                self._wake.set()
