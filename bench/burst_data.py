@@ -36,10 +36,19 @@ def _epoch(iso: str) -> float:
 
 
 async def seed(
-    client: httpx.AsyncClient, togai_url: str, n: int, tag: str, *, concurrency: int = 32
+    client: httpx.AsyncClient,
+    togai_url: str,
+    n: int,
+    tag: str,
+    *,
+    concurrency: int = 32,
+    control_plane: bool = False,
 ) -> Seeded:
     """N accounts (POST /customers with an embedded account), then one DUE invoice each
-    through the control plane, `concurrency` requests at a time."""
+    through the control plane, `concurrency` requests at a time. `control_plane`: the
+    accounts too (`POST /_sandbox/customers`, the same create outside the API), so a
+    rate-limited Togai sandbox spends its limit on billsync alone."""
+    accounts_url = f"{togai_url}/_sandbox/customers" if control_plane else f"{togai_url}/customers"
     out = Seeded(account_ids=[f"{tag}-{i:05d}" for i in range(n)])
     gate = asyncio.Semaphore(concurrency)
 
@@ -49,7 +58,7 @@ async def seed(
             await call(
                 client,
                 "POST",
-                f"{togai_url}/customers",
+                accounts_url,
                 headers=TOGAI_AUTH,
                 json={
                     "id": account_id,

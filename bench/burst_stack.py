@@ -109,6 +109,8 @@ class Stack:
     workdir: Path
     latency_ms: int = 0
     razorpay_rate_limit: float = 0
+    #: Togai sandbox --rate-limit, and the Togai connection's rate_limit to match (0: none)
+    togai_rate_limit: float = 0
     worker_slots: int | None = None
     #: the sandboxes' --webhook-concurrency (None: their default, one at a time per target)
     webhook_concurrency: int | None = None
@@ -181,6 +183,8 @@ class Stack:
                 argv += ["--webhook-concurrency", str(self.webhook_concurrency)]
             if name == "razorpay" and self.razorpay_rate_limit:
                 argv += ["--rate-limit", str(self.razorpay_rate_limit)]
+            if name == "togai" and self.togai_rate_limit:
+                argv += ["--rate-limit", str(self.togai_rate_limit)]
             proc = subprocess.Popen(
                 argv, stdout=self._log(name), stderr=subprocess.STDOUT, cwd=self.workdir
             )
@@ -197,7 +201,7 @@ class Stack:
 
     async def _wire(self) -> None:
         """`billsync demo`'s wiring on our database; then rate limits that match the
-        sandboxes: Togai unlimited (the sandbox has no limit; the app default is Togai's
+        sandboxes: Togai unlimited unless the sandbox has a limit (the app default is Togai's
         documented 10/s), Razorpay the sandbox's limit (unset when the sandbox has none)."""
         settings = Settings(
             database_url=self.db_url, secret_keys=SecretStr(self.key), public_url=self.billsync_url
@@ -207,7 +211,7 @@ class Stack:
             await app.migrate()
             await demo.wire(app, self.togai_url, self.razorpay_url)
             for app_name, name, rate in (
-                ("togai", demo.TOGAI_CONNECTION, 0.0),
+                ("togai", demo.TOGAI_CONNECTION, self.togai_rate_limit or 0.0),
                 ("razorpay", demo.RAZORPAY_CONNECTION, self.razorpay_rate_limit or None),
             ):
                 found = await connection_ops.find(app, app_name, name)
@@ -290,6 +294,19 @@ async def call(client: httpx.AsyncClient, method: str, url: str, **kw: Any) -> h
 
 async def stats(client: httpx.AsyncClient, base: str) -> dict[str, Any]:
     return dict((await client.get(f"{base}/_sandbox/stats")).json())
+
+
+async def provider_calls(client: httpx.AsyncClient, billsync_url: str) -> dict[str, float]:
+    """billsync's own count of its provider calls, `app purpose` → calls (from /metrics)."""
+    text = (await client.get(f"{billsync_url}/metrics")).text
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("billsync_provider_calls_total{"):
+            labels, value = line[len("billsync_provider_calls_total{") :].split("} ")
+            parts = dict(p.split("=", 1) for p in labels.split(","))
+            key = f"{parts['app'].strip(chr(34))} {parts['purpose'].strip(chr(34))}"
+            found[key] = float(value)
+    return found
 
 
 def request_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Counter[str]]:

@@ -10,6 +10,11 @@ Per account + invoice, in order: create the Razorpay customer, store RazorPayCus
 the Togai account, create the Razorpay invoice, store RazorPayInvoiceId and
 RazorPayInvoiceUrl on the Togai invoice: 5 calls, the minimum for these effects.
 `concurrency` accounts are in flight at a time.
+
+`togai_rate` (the Togai rate-limit scenario): the floor's Togai calls are paced like
+billsync's, by billsync's own token bucket at the same share of the limit
+(`engine.ratelimit.paced`), and a 429 is waited out and retried; so against a limit of R
+req/s the floor reaches at most 0.95 R / 3 syncs/s (3 Togai writes per sync).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dataclasses import dataclass
 import httpx
 
 from billsync.connectors.transport import AiohttpTransport
+from billsync.engine.ratelimit import TokenBucket, paced
 from burst_data import Seeded
 from burst_stack import RAZORPAY_AUTH, TOGAI_AUTH
 
@@ -58,6 +64,7 @@ async def run_floor(
     *,
     concurrency: int = 32,
     client: str = "billsync",
+    togai_rate: float = 0.0,
 ) -> FloorResult:
     gate = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(
@@ -83,6 +90,17 @@ async def run_floor(
             base_url=razorpay_url, auth=RAZORPAY_AUTH, limits=limits, transport=transport()
         ) as rzp,
     ):
+        bucket = TokenBucket(paced(togai_rate)) if togai_rate else None
+
+        async def togai_post(body: dict[str, str]) -> None:
+            while True:
+                if bucket is not None:
+                    await bucket.acquire()
+                r = await togai.post("/settings", json=body)
+                if r.status_code != 429:
+                    r.raise_for_status()
+                    return
+                await asyncio.sleep(0.1)
 
         async def sync(i: int, account_id: str) -> None:
             nonlocal failed
@@ -101,11 +119,9 @@ async def run_floor(
                     )
                     customer.raise_for_status()
                     customer_id = customer.json()["id"]
-                    r = await togai.post(
-                        "/settings",
-                        json=_setting("ACCOUNT", account_id, "RazorPayCustomerId", customer_id),
+                    await togai_post(
+                        _setting("ACCOUNT", account_id, "RazorPayCustomerId", customer_id)
                     )
-                    r.raise_for_status()
                     amount = total_of[invoice_id] * 100
                     invoice = await rzp.post(
                         "/v1/invoices",
@@ -133,10 +149,7 @@ async def run_floor(
                         ("RazorPayInvoiceId", body["id"]),
                         ("RazorPayInvoiceUrl", body["short_url"]),
                     ):
-                        r = await togai.post(
-                            "/settings", json=_setting("INVOICE", invoice_id, setting_id, value)
-                        )
-                        r.raise_for_status()
+                        await togai_post(_setting("INVOICE", invoice_id, setting_id, value))
                 except httpx.HTTPError:
                     failed += 1
 

@@ -12,7 +12,17 @@ Then billsync stops, the sandboxes are reset and the floor makes the same effect
     .venv/bin/python bench/sync_burst.py --scenario latency-0 --n 500 --slots 16
 
 Scenarios: latency-0, latency-100 (sandbox latency per API request), rate-limit (Razorpay
-sandbox at --rate-limit req/s, the Razorpay connection limited to match; N = --n-rate-limit).
+sandbox at --rate-limit req/s, the Razorpay connection limited to match; N = --n-rate-limit),
+togai-rate-limit (Togai sandbox at --togai-rate-limit req/s, the Togai connection limited to
+match, accounts seeded through the control plane; N = --n-togai-rate-limit; the floor paced
+the same way), faults (--error-rate 5xx and --lost-rate lost responses on both sandboxes'
+APIs, everything seeded through the control plane; N = --n-faults; no floor).
+
+Issue #14's bars: per synced account + invoice, with webhooks on and no faults, Togai
+≤ 3.15 calls and Razorpay ≤ 2.1 (counted by the sandboxes); togai-rate-limit ≥ 0.9 × the
+floor; latency-100 ≥ 0.8 × the floor at equal concurrency (32 worker slots, 32 floor
+accounts in flight); faults: 0 duplicates, 0 missing. Every scenario also reports billsync's
+own count of its calls by purpose (/metrics), event→effect lag and CPU per sync.
 """
 
 from __future__ import annotations
@@ -40,12 +50,21 @@ from billsync.store.database import Database
 from billsync.store.models import Event, Flow, Run, StepAttempt
 from billsync.store.status import UNFINISHED_RUN
 from burst_data import Outcome, Seeded, check, seed
-from burst_stack import Stack, ok_requests, peak_rss_mib, request_delta, stats
+from burst_stack import (
+    Stack,
+    ok_requests,
+    peak_rss_mib,
+    provider_calls,
+    request_delta,
+    stats,
+)
 from floor import CALLS_PER_SYNC, FLOOR_CLIENTS, FloorResult, run_floor
 
-TARGET_SYNCS_PER_S = 200.0
-TARGET_FLOOR_RATIO = 0.5
 TARGET_UTILIZATION = 0.9
+#: issue #14: calls per synced account + invoice (webhooks on, no faults)
+BUDGET_CALLS = {"togai": 3.15, "razorpay": 2.1}
+#: issue #14: ratio to the floor measured in the same run, by scenario
+TARGET_FLOOR_RATIO = {"togai-rate-limit": 0.9, "latency-100": 0.8}
 ACCOUNT_TEMPLATE = "togai-account-to-razorpay-customer"
 INVOICE_TEMPLATE = "togai-invoice-to-razorpay-invoice"
 
@@ -57,6 +76,9 @@ class Scenario:
     latency_ms: int = 0
     rate_limit: float = 0
     floor: bool = True
+    togai_rate_limit: float = 0
+    #: sandbox API faults: (5xx rate, lost-response rate)
+    faults: tuple[float, float] | None = None
 
 
 @dataclass
@@ -76,7 +98,13 @@ class Report:
     floor_syncs_per_s: float | None = None
     floor_seconds: float | None = None
     floor_failed: int | None = None
+    togai_rate_limit: float = 0.0
+    faults: tuple[float, float] | None = None
     calls_per_sync: float = 0.0
+    #: sandbox-counted calls per sync, by app
+    calls_per_sync_by_app: dict[str, float] = field(default_factory=dict)
+    #: billsync's own count (/metrics billsync_provider_calls_total), per sync: "app purpose"
+    calls_by_purpose: dict[str, float] = field(default_factory=dict)
     calls_by_route: dict[str, dict[str, int]] = field(default_factory=dict)
     http_429: int = 0
     invoice_lag_p50: float | None = None
@@ -108,6 +136,11 @@ class Report:
         if not self.floor_syncs_per_s:
             return None
         return self.syncs_per_s / self.floor_syncs_per_s
+
+    @property
+    def ideal_syncs_per_s(self) -> float | None:
+        """The Togai limit's own bound: R req/s ÷ 3 Togai writes per sync."""
+        return self.togai_rate_limit / 3 if self.togai_rate_limit else None
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -239,6 +272,9 @@ def utilization(p: Progress, limit: float, report: Report) -> None:
 
 async def run_scenario(sc: Scenario, args: argparse.Namespace) -> Report:
     report = Report(sc.name, sc.n, sc.latency_ms, sc.rate_limit, args.slots)
+    report.togai_rate_limit = sc.togai_rate_limit
+    report.faults = sc.faults
+    control_plane = bool(sc.togai_rate_limit or sc.faults)
     report.worker_processes = args.worker_processes
     report.webhook_concurrency = args.webhook_concurrency
     report.database = "postgresql" if args.postgres else "sqlite"
@@ -247,6 +283,7 @@ async def run_scenario(sc: Scenario, args: argparse.Namespace) -> Report:
         workdir,
         latency_ms=sc.latency_ms,
         razorpay_rate_limit=sc.rate_limit,
+        togai_rate_limit=sc.togai_rate_limit,
         worker_slots=args.slots,
         worker_processes=args.worker_processes,
         webhook_concurrency=args.webhook_concurrency,
@@ -270,10 +307,19 @@ async def run_scenario(sc: Scenario, args: argparse.Namespace) -> Report:
                 "togai": await stats(client, stack.togai_url),
                 "razorpay": await stats(client, stack.razorpay_url),
             }
+            if sc.faults:
+                await set_faults(client, stack, sc.faults)
+            purposes0 = await provider_calls(client, stack.billsync_url)
             cpu0 = stack.cpu()
             progress = Progress()
             watcher = asyncio.create_task(watch(client, stack, sc.n, base, progress))
-            seeded = await seed(client, stack.togai_url, sc.n, f"b{secrets.token_hex(2)}")
+            seeded = await seed(
+                client,
+                stack.togai_url,
+                sc.n,
+                f"b{secrets.token_hex(2)}",
+                control_plane=control_plane,
+            )
             report.seed_seconds = seeded.finished - seeded.started
             print(f"[{sc.name}] seeded {sc.n} accounts + invoices in {report.seed_seconds:.1f} s")
             try:
@@ -282,6 +328,12 @@ async def run_scenario(sc: Scenario, args: argparse.Namespace) -> Report:
                 print(f"[{sc.name}] not complete after {args.timeout:.0f} s", flush=True)
             report.completed = progress.done_at is not None
             cpu1 = stack.cpu()
+            purposes1 = await provider_calls(client, stack.billsync_url)
+            report.calls_by_purpose = {
+                k: (v - purposes0.get(k, 0.0)) / sc.n
+                for k, v in sorted(purposes1.items())
+                if v - purposes0.get(k, 0.0)
+            }
             report.cpu_per_sync = per_sync(cpu0, cpu1, sc.n)
             stack.stop_profiler()
             end = progress.done_at or time.time()
@@ -293,16 +345,21 @@ async def run_scenario(sc: Scenario, args: argparse.Namespace) -> Report:
             }
             calls = 0
             for name in ("togai", "razorpay"):
+                app_calls = 0
                 for route, counts in request_delta(base[name], after[name]).items():
                     if name == "togai" and route == "POST /customers":
                         continue  # the driver's own calls
                     report.calls_by_route[f"{name} {route}"] = dict(counts)
-                    calls += sum(counts.values())
+                    app_calls += sum(counts.values())
                     report.http_429 += counts.get("429", 0)
+                report.calls_per_sync_by_app[name] = app_calls / sc.n
+                calls += app_calls
             report.calls_per_sync = calls / sc.n
+            if sc.faults:
+                await set_faults(client, stack, None)  # the checks below read the lists
             if sc.rate_limit:
                 utilization(progress, sc.rate_limit, report)
-            await runs_settled(stack.db_url, within=30 if report.completed else 5)
+            await runs_settled(stack.db_url, within=60 if report.completed else 5)
             report.peak_rss_mib = peak_rss_mib(stack.billsync_pid)
             if args.sql_census:
                 await asyncio.sleep(1.5)  # the census file is rewritten every second
@@ -344,7 +401,13 @@ async def floor_run(
 ) -> tuple[FloorResult, Outcome, dict[str, float]]:
     for url in (stack.togai_url, stack.razorpay_url):
         (await client.post(f"{url}/_sandbox/reset")).raise_for_status()
-    seeded = await seed(client, stack.togai_url, sc.n, f"f{secrets.token_hex(2)}")
+    seeded = await seed(
+        client,
+        stack.togai_url,
+        sc.n,
+        f"f{secrets.token_hex(2)}",
+        control_plane=bool(sc.togai_rate_limit),
+    )
     cpu0 = {**stack.cpu(), "floor": time.process_time()}
     floor = await run_floor(
         stack.togai_url,
@@ -352,6 +415,7 @@ async def floor_run(
         seeded,
         concurrency=args.floor_concurrency,
         client=floor_client,
+        togai_rate=sc.togai_rate_limit,
     )
     cpu1 = {**stack.cpu(), "floor": time.process_time()}
     print(
@@ -360,6 +424,16 @@ async def floor_run(
     )
     outcome = await check(client, stack.togai_url, stack.razorpay_url, seeded)
     return floor, outcome, per_sync(cpu0, cpu1, sc.n)
+
+
+async def set_faults(
+    client: httpx.AsyncClient, stack: Stack, faults: tuple[float, float] | None
+) -> None:
+    """Both sandboxes' API faults: (5xx rate, lost-response rate); None: none."""
+    error_rate, lost_rate = faults or (0.0, 0.0)
+    body = {"error_rate": error_rate, "lost_response_rate": lost_rate}
+    for url in (stack.togai_url, stack.razorpay_url):
+        (await client.post(f"{url}/_sandbox/faults", json=body)).raise_for_status()
 
 
 def per_sync(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
@@ -385,13 +459,18 @@ def judge(r: Report, outcome: Outcome) -> None:
         r.misses.append(f"{outcome.duplicates} duplicates")
     if outcome.missing:
         r.misses.append(f"{outcome.missing} missing")
-    if r.scenario == "latency-0" and r.syncs_per_s < TARGET_SYNCS_PER_S:
-        r.misses.append(f"{r.syncs_per_s:.0f} < {TARGET_SYNCS_PER_S:.0f} syncs/s")
-    if r.floor_ratio is not None and r.floor_ratio < TARGET_FLOOR_RATIO:
-        r.misses.append(f"{r.floor_ratio:.2f} x floor < {TARGET_FLOOR_RATIO}")
+    if not r.faults:
+        for app_name, budget in BUDGET_CALLS.items():
+            used = r.calls_per_sync_by_app.get(app_name, 0.0)
+            if used > budget:
+                r.misses.append(f"{app_name} {used:.2f} calls per sync > {budget}")
+    target = TARGET_FLOOR_RATIO.get(r.scenario)
+    if target is not None and (r.floor_ratio is None or r.floor_ratio < target):
+        r.misses.append(f"{r.floor_ratio or 0:.2f} x floor < {target}")
     if r.rate_limit:
         if r.utilization is None or r.utilization < TARGET_UTILIZATION:
             r.misses.append(f"utilization {r.utilization or 0:.0%} < {TARGET_UTILIZATION:.0%}")
+    if r.rate_limit or r.togai_rate_limit:
         failed = r.runs.get("failed", 0) + r.runs.get("dead", 0)
         if failed:
             r.misses.append(f"{failed} failed runs")
@@ -420,7 +499,20 @@ def print_report(r: Report) -> None:
             f"  floor with httpx's own transport {r.floor_httpx_syncs_per_s:.1f}"
             f" (ratio {old:.2f}; CPU ms per sync {old_cpu})"
         )
-    print(f"  API calls per synced invoice {r.calls_per_sync:.2f} (floor {CALLS_PER_SYNC})")
+    if r.togai_rate_limit:
+        ideal = r.ideal_syncs_per_s or 0
+        print(
+            f"  Togai limit {r.togai_rate_limit:g} req/s: its bound {ideal:.2f} syncs/s"
+            f" (3 writes per sync); billsync at {r.syncs_per_s / ideal:.2f} of it"
+        )
+    if r.faults:
+        print(f"  faults: {r.faults[0]:.0%} 5xx, {r.faults[1]:.0%} lost responses")
+    by_app = ", ".join(f"{k} {v:.2f}" for k, v in r.calls_per_sync_by_app.items())
+    print(
+        f"  API calls per synced invoice {r.calls_per_sync:.2f} ({by_app}; floor {CALLS_PER_SYNC})"
+    )
+    purposes = ", ".join(f"{k} {v:.3f}" for k, v in r.calls_by_purpose.items())
+    print(f"  billsync's count by purpose, per sync: {purposes}")
     for route, counts in sorted(r.calls_by_route.items()):
         print(f"    {route:48} {counts}")
     print(
@@ -455,6 +547,12 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
         "rate-limit": Scenario(
             "rate-limit", args.n_rate_limit, rate_limit=args.rate_limit, floor=False
         ),
+        "togai-rate-limit": Scenario(
+            "togai-rate-limit", args.n_togai_rate_limit, togai_rate_limit=args.togai_rate_limit
+        ),
+        "faults": Scenario(
+            "faults", args.n_faults, floor=False, faults=(args.error_rate, args.lost_rate)
+        ),
     }
     return [known[name] for name in args.scenario or list(known)]
 
@@ -486,7 +584,18 @@ def main() -> int:
     parser.add_argument("--n-rate-limit", type=int, default=100, help="N for rate-limit")
     parser.add_argument("--rate-limit", type=float, default=20.0, help="Razorpay req/s")
     parser.add_argument(
-        "--scenario", action="append", choices=("latency-0", "latency-100", "rate-limit")
+        "--n-togai-rate-limit", type=int, default=300, help="N for togai-rate-limit"
+    )
+    parser.add_argument(
+        "--togai-rate-limit", type=float, default=10.0, help="Togai req/s (its documented default)"
+    )
+    parser.add_argument("--n-faults", type=int, default=300, help="N for faults")
+    parser.add_argument("--error-rate", type=float, default=0.2, help="faults: 5xx share")
+    parser.add_argument("--lost-rate", type=float, default=0.05, help="faults: lost responses")
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=("latency-0", "latency-100", "rate-limit", "togai-rate-limit", "faults"),
     )
     parser.add_argument("--slots", type=int, help="BILLSYNC_WORKER_SLOTS (default: billsync's)")
     parser.add_argument(

@@ -1,6 +1,9 @@
 """Prometheus metrics: the process counters (prometheus_client's default registry, e.g.
 webhooks received by intake) plus gauges and counters read from the database, so they are
-right whichever process (or worker) did the work.
+right whichever process (or worker) did the work. Process counters include
+`billsync_provider_calls_total{app,purpose}` (every HTTP request to a provider, by purpose:
+refetch, poll, lookup, write, other; engine/calls.py) and `billsync_webhook_hints_total{app}`
+(this process's own requests only: with worker processes, theirs are not in serve's /metrics).
 
 /metrics needs `Authorization: Bearer <token>`: the scrape-only BILLSYNC_METRICS_TOKEN or
 an admin token (401 otherwise; the numbers describe customers' billing activity).

@@ -109,14 +109,10 @@ async def _receive(
             error=exc.message,
         )
         return _error(503, "temporarily unable to process the webhook; retry later")
-    return JSONResponse(
-        {
-            "stored": result.stored,
-            "duplicates": result.duplicates,
-            "runs": len(result.run_ids),
-            "hints": result.hints,
-        }
-    )
+    answer = {"stored": result.stored, "duplicates": result.duplicates, "runs": len(result.run_ids)}
+    if result.hinted:
+        answer["hints"] = result.hints
+    return JSONResponse(answer)
 
 
 #: Ids beyond a BIGINT cannot name a connection (and would overflow the driver): 422.

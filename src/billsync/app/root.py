@@ -224,6 +224,7 @@ def build(
     reconciliations = Reconciliations(db, clock, reconciler)
     reconcile_schedule = ReconcileSchedule(reconciliations, clock, every=settings.reconcile_every)
     hint_resolver = HintResolver(db, registry, clients, intake, limiters=limiters)
+    poller.defer_to_webhooks(hint_resolver.last_resolved)
     return App(
         settings=settings,
         clock=clock,

@@ -212,6 +212,8 @@ class HintResolution:
 
     events: Sequence[IncomingEvent] = ()
     list_pages: int | None = None
+    #: entity ids whose hints stay for a later round (a fetch failed: 5xx, timeout)
+    unresolved: frozenset[str] = frozenset()
 
 
 class HintParser(Protocol):
@@ -234,7 +236,8 @@ class HintResolver(Protocol):
     ) -> HintResolution:
         """Re-fetch the entities `hints` (all of one kind) name and return their events.
         `known` (external ids → those already in the inbox) lets it skip what is stored;
-        `list_pages` is what the last sweep of this kind's list cost."""
+        `list_pages` is what the last sweep of this kind's list cost. A failed fetch leaves
+        its entity in `unresolved`; raises only when nothing could be resolved."""
         ...
 
 

@@ -10,8 +10,9 @@ deleting the resolved hints in the same transaction. A crash in between leaves t
 which are resolved again; the events' external ids make that a no-op.
 
 Batching comes for free under load: hints that arrive while a resolution waits for the
-connection's rate-limit tokens are resolved together next round. `window` adds a short
-pause after the first hint so a burst of deliveries shares one round even when idle.
+connection's rate-limit tokens are resolved together next round, and a round starts only
+once deliveries pause for `window` seconds (at most `max_wait` after the first), so a burst
+of deliveries shares one round even when the connection is idle.
 A failed resolution is retried with backoff; the pollers stay the safety net.
 """
 
@@ -37,8 +38,10 @@ log = structlog.get_logger(__name__)
 
 #: Hints taken per connection per round.
 BATCH = 1000
-#: Seconds to gather a burst of deliveries into one round.
+#: A round starts once no delivery came for this long (seconds)...
 DEFAULT_WINDOW_S = 0.25
+#: ...or this long after the first waiting one.
+DEFAULT_MAX_WAIT_S = 2.0
 #: Backoff after a failed round, doubling up to the maximum.
 RETRY_MIN_S = 1.0
 RETRY_MAX_S = 60.0
@@ -54,6 +57,7 @@ class HintResolver:
         *,
         limiters: RateLimiters | None = None,
         window: float = DEFAULT_WINDOW_S,
+        max_wait: float = DEFAULT_MAX_WAIT_S,
     ) -> None:
         self._db = db
         self._registry = registry
@@ -61,11 +65,16 @@ class HintResolver:
         self._intake = intake
         self._limiters = limiters or RateLimiters()
         self.window = window
+        self.max_wait = max_wait
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         #: (connection, kind) → pages the last list sweep took
         self._list_pages: dict[tuple[int, str], int] = {}
         self.rounds = 0  #: completed rounds, for tests
+        #: a round left some hints for later (a fetch failed): retry after a pause
+        self._partial = False
+        #: connection id → loop time hints were last resolved for it
+        self._resolved_at: dict[int, float] = {}
         intake.on_hint(self.notify)
 
     def notify(self) -> None:
@@ -129,13 +138,22 @@ class HintResolver:
                 raise
             if found.list_pages is not None:
                 self._list_pages[(row.id, kind)] = found.list_pages
+            done = [h.id for h in batch if h.hint.entity_id not in found.unresolved]
             # Stored kind by kind: an invoice's resolution asks whether its account's
             # event is in the inbox.
             await self._intake.store(
-                row.id, list(found.events), source="webhook", resolved_hints=[h.id for h in batch]
+                row.id, list(found.events), source="webhook", resolved_hints=done
             )
-            resolved += len(batch)
+            resolved += len(done)
+            if done:
+                self._resolved_at[row.id] = asyncio.get_running_loop().time()
+            if len(done) < len(batch):
+                self._partial = True
         return resolved
+
+    def last_resolved(self, connection_id: int) -> float | None:
+        """Loop time hints were last resolved for the connection (None: never here)."""
+        return self._resolved_at.get(connection_id)
 
     async def _known(self, connection_id: int, external_ids: Sequence[str]) -> set[str]:
         async with self._db.read() as session:
@@ -160,16 +178,35 @@ class HintResolver:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+    async def _gather(self) -> None:
+        """Let a burst of deliveries arrive: wait until none came for `window` seconds, or
+        `max_wait` seconds have passed since the first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_wait
+        while True:
+            self._wake.clear()
+            left = deadline - loop.time()
+            if not self.window or left <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=min(self.window, left))
+            except TimeoutError:
+                return
+
     async def _loop(self) -> None:
         delay = RETRY_MIN_S
         while True:
             await self._wake.wait()
-            if self.window:
-                await asyncio.sleep(self.window)
-            self._wake.clear()
+            await self._gather()
             try:
+                self._partial = False
                 await self.resolve_once()
                 delay = RETRY_MIN_S
+                if self._partial:
+                    # Progress was made; what failed is tried again after a short pause.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=RETRY_MIN_S)
+                    self._wake.set()
             except Exception as exc:
                 if not isinstance(exc, errors.SyncError):
                     log.exception("hint round crashed")

@@ -92,6 +92,7 @@ class IntakeResult:
     duplicates: int = 0  #: events already stored (provider retry, webhook + poll)
     run_ids: list[int] = field(default_factory=list)  #: runs created
     hints: int = 0  #: hints stored, to be re-fetched (unsigned webhooks)
+    hinted: bool = False  #: the delivery was read as a hint (stored or already pending)
 
 
 class Intake:
@@ -207,7 +208,7 @@ class Intake:
             raise MalformedWebhookError(exc.message) from None
         if isinstance(found, IncomingEvent):
             return await self.store(connection_id, [found], source="webhook")
-        result = IntakeResult(received=1)
+        result = IntakeResult(received=1, hinted=True)
         async with self._db.write() as session:
             if await hints.insert(session, connection_id, found, now=self._clock.now()):
                 result.hints = 1

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -35,6 +35,9 @@ from billsync.store.database import Database
 from billsync.store.models import Connection
 
 log = structlog.get_logger(__name__)
+
+#: Longest a poll waits while webhooks arrive: the safety net still runs this often.
+MAX_DEFER_S = 300.0
 #: The loop never sleeps less than this between rounds (a 1 s interval still yields).
 _MIN_SLEEP = 0.2
 
@@ -54,6 +57,7 @@ class PollReport:
     stored: int = 0  #: events new to the inbox
     runs: int = 0
     failed: int = 0  #: polls that raised (logged; retried next interval)
+    deferred: int = 0  #: polls put off while webhooks arrive (see Poller.defer_to_webhooks)
 
 
 class Poller:
@@ -81,6 +85,30 @@ class Poller:
         #: (connection, trigger) → loop time of its next poll, and its interval.
         self._next_due: dict[tuple[int, str], float] = {}
         self._intervals: dict[tuple[int, str], float] = {}
+        #: connection id → loop time webhook hints were last resolved for it (see defer)
+        self._webhooks_seen: Callable[[int], float | None] = lambda _connection_id: None
+        self._last_polled: dict[tuple[int, str], float] = {}
+
+    def defer_to_webhooks(self, last_seen: Callable[[int], float | None]) -> None:
+        """While a connection's webhooks are demonstrably arriving (`last_seen`: when hints
+        were last resolved for it), its polls wait, up to MAX_DEFER_S since the last one: a
+        poll re-reads whole lists (Togai: pages of every account and DUE invoice) and would
+        spend a rate-limited connection's calls on what the webhooks already delivered."""
+        self._webhooks_seen = last_seen
+
+    def _deferred(self, target: PollTarget, now: float) -> bool:
+        if target.triggers:
+            return False  # catch-up walks cover other apps' triggers: never deferred
+        key = (target.connection_id, target.trigger)
+        seen = self._webhooks_seen(target.connection_id)
+        interval = self._intervals.get(key, self.interval)
+        last = self._last_polled.get(key)
+        return (
+            seen is not None
+            and now - seen < interval
+            and last is not None
+            and now - last < MAX_DEFER_S
+        )
 
     async def targets(self) -> list[PollTarget]:
         """What an enabled flow listens to and can be polled: (connection, trigger) pairs,
@@ -151,6 +179,11 @@ class Poller:
             key = (target.connection_id, target.trigger)
             if only_due and self._next_due.get(key, 0.0) > loop.time():
                 continue
+            if only_due and self._deferred(target, loop.time()):
+                self._next_due[key] = loop.time() + self._intervals.get(key, self.interval)
+                report.deferred += 1
+                continue
+            self._last_polled[key] = loop.time()
             try:
                 events, stored, run_count = await self.poll_target(target)
             except errors.SyncError as exc:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
 from prometheus_client import REGISTRY
 
+from billsync import errors
 from billsync.api.webhooks import RedactTokens
 from billsync.app import flows as flow_ops
-from billsync.store import events, flows, runs
+from billsync.store import events, flows, hints, runs
 from billsync.store.models import Event
 from billsync.store.status import EventStatus
 from tests.integration.intake.conftest import (
@@ -175,20 +177,27 @@ async def test_unknown_connection_or_wrong_app_answers_like_a_bad_signature(env:
     assert await _events(env) == []
 
 
-async def test_togai_webhook_with_token_refetches_the_account(env: Env) -> None:
+async def test_togai_webhook_with_token_stores_a_hint_then_refetches_the_account(
+    env: Env,
+) -> None:
     await env.new_account("acme-1")
     hint = {
         "id": "evt.1",
         "type": "account.created",
-        "data": {"entityType": "ACCOUNT", "entityId": "acme-1"},
+        # The body is a hint only: what it says about the account is never used.
+        "data": {"entityType": "ACCOUNT", "entityId": "acme-1", "name": "Forged name"},
     }
     r = await env.http.post(env.togai_hook, json=hint)
     assert r.status_code == 200, r.text
-    assert r.json()["runs"] == 1
+    # Acknowledged once the hint is durable; the event follows its re-fetch.
+    assert r.json() == {"stored": 0, "duplicates": 0, "runs": 0, "hints": 1}
+    assert await _events(env) == []
+    assert await env.app.hints.resolve_once() == 1
     [event] = await _events(env)
     assert event.external_id == "account:acme-1:created"
     assert event.payload["account"]["id"] == "acme-1"
     assert event.payload["account"]["name"] == "Customer acme-1"
+    assert await _run_count(env) == 1
 
 
 async def test_togai_webhook_with_wrong_or_missing_token_is_401(env: Env) -> None:
@@ -203,7 +212,7 @@ async def test_togai_webhook_with_wrong_or_missing_token_is_401(env: Env) -> Non
     assert _counter("togai", "unauthenticated") == before + 1
 
 
-async def test_togai_refetch_failure_is_503_and_stores_nothing(env: Env) -> None:
+async def test_a_failed_togai_refetch_keeps_the_hint_for_the_next_round(env: Env) -> None:
     await env.new_account("acme-3")
     faults = await env.togai_http.post(
         "/_sandbox/faults", json={"error_rate": 1.0, "error_status": 503}
@@ -211,12 +220,17 @@ async def test_togai_refetch_failure_is_503_and_stores_nothing(env: Env) -> None
     assert faults.status_code == 200
     hint = {"type": "account.created", "data": {"entityType": "ACCOUNT", "entityId": "acme-3"}}
     r = await env.http.post(env.togai_hook, json=hint)
-    assert r.status_code == 503
+    assert r.status_code == 200
+    with pytest.raises(errors.UnavailableError):
+        await env.app.hints.resolve_once()
     assert await _events(env) == []
+    async with env.app.db.read() as session:
+        assert await hints.count(session) == 1
     await env.togai_http.delete("/_sandbox/faults")
-    again = await env.http.post(env.togai_hook, json=hint)
-    assert again.status_code == 200
+    assert await env.app.hints.resolve_once() == 1
     assert len(await _events(env)) == 1
+    async with env.app.db.read() as session:
+        assert await hints.count(session) == 0
 
 
 async def test_healthz(env: Env) -> None:

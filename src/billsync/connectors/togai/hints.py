@@ -90,38 +90,67 @@ async def _accounts(
     wanted = [i for i in when if i not in stored]
     found: dict[str, Account] = {}
     pages = None
+    left: set[str] = set()
     if _worth_a_sweep(len(wanted), list_pages):
-        found, pages = await _sweep_accounts(client, set(wanted))
+        found, pages, cut = await _sweep(
+            lambda token: client.list_accounts(next_token=token, page_size=ACCOUNT_PAGE_SIZE),
+            set(wanted),
+        )
+        if cut:
+            left = set(wanted) - set(found)
     events: list[IncomingEvent] = []
     for account_id in wanted:
+        if account_id in left:
+            continue
         account = found.get(account_id)
         if account is None:
             try:
                 account = await client.get_account(account_id)
             except errors.NotFoundError:
                 continue  # a stale or forged hint: nothing exists to sync
+            except errors.UnavailableError:
+                left.add(account_id)
+                continue
         events.append(account_event(account, when[account_id]))
-    return HintResolution(events, pages)
+    return _done(events, pages, left, len(wanted))
 
 
-async def _sweep_accounts(client: TogaiClient, wanted: set[str]) -> tuple[dict[str, Account], int]:
-    """Pages of GET /accounts until every wanted id is found, the list ends, or the pages
-    read reach the ids left to find. Returns what was found and the pages the whole list
-    would take at least (so a list longer than the cap is not swept again for as few)."""
-    found: dict[str, Account] = {}
+async def _sweep(fetch: Any, wanted: set[str]) -> tuple[dict[str, Any], int, bool]:
+    """Pages of a list until every wanted id is found, the list ends, or the pages read
+    reach the ids left to find (a GET each would cost no more). Returns what was found, the
+    pages the whole list takes at least (so a list longer than the cap is not swept again
+    for as few), and whether a failed page (5xx, timeout) cut the sweep short."""
+    found: dict[str, Any] = {}
     token: str | None = None
     pages = 0
     while True:
-        page = await client.list_accounts(next_token=token, page_size=ACCOUNT_PAGE_SIZE)
+        try:
+            page = await fetch(token)
+        except errors.UnavailableError:
+            if not found:
+                raise
+            return found, max(pages, 1), True
         pages += 1
-        for account in page.data:
-            if account.id in wanted:
-                found[account.id] = account
+        for item in page.data:
+            if item.id in wanted:
+                found[item.id] = item
         token = page.next_token
         if not token or not page.data or len(found) == len(wanted):
-            return found, pages
+            return found, pages, False
         if pages >= len(wanted) - len(found):
-            return found, 2 * pages
+            return found, 2 * pages, False
+
+
+def _done(
+    events: list[IncomingEvent], pages: int | None, left: set[str], wanted: int
+) -> HintResolution:
+    if left and not events and len(left) == wanted:
+        raise errors.UnavailableError(
+            f"no hinted Togai entity could be fetched ({len(left)} left)",
+            app="togai",
+            operation="resolve hints",
+        )
+    return HintResolution(events, pages, frozenset(left))
 
 
 async def _invoices(
@@ -143,15 +172,29 @@ async def _invoices(
     ]
     found: dict[str, Invoice] = {}
     pages = None
+    left: set[str] = set()
     if _worth_a_sweep(len(wanted), list_pages):
-        found, pages = await _sweep_due(client, set(wanted))
+
+        def due_page(token: str | None) -> Any:
+            if token is None:
+                return client.list_invoices(status="DUE", page_size=MAX_PAGE_SIZE)
+            return client.list_invoices(next_token=token)  # later pages carry the filter
+
+        found, pages, cut = await _sweep(due_page, set(wanted))
+        if cut:
+            left = set(wanted) - set(found)
     invoices: list[tuple[str, Invoice]] = []
     for invoice_id in wanted:
+        if invoice_id in left:
+            continue
         invoice = found.get(invoice_id)
         if invoice is None:
             try:
                 invoice = await client.get_invoice(invoice_id)
             except errors.NotFoundError:
+                continue
+            except errors.UnavailableError:
+                left.add(invoice_id)
                 continue
         trigger = invoice_trigger(invoice, hint_of[invoice_id] or None)
         if trigger is not None:
@@ -170,33 +213,15 @@ async def _invoices(
                     account = await client.get_account(owner)
                 except errors.NotFoundError:
                     continue
+                except errors.UnavailableError:
+                    left.add(invoice.id)
+                    continue
             else:
                 account = stub
             accounts[owner] = account
         event = invoice_event(trigger, invoice, _as_account(account), when[invoice.id])
         events.append(event)
-    return HintResolution(events, pages)
-
-
-async def _sweep_due(client: TogaiClient, wanted: set[str]) -> tuple[dict[str, Invoice], int]:
-    """Pages of GET /invoices?status=DUE, as `_sweep_accounts` pages accounts."""
-    found: dict[str, Invoice] = {}
-    token: str | None = None
-    pages = 0
-    while True:
-        if token is None:
-            page = await client.list_invoices(status="DUE", page_size=MAX_PAGE_SIZE)
-        else:
-            page = await client.list_invoices(next_token=token)
-        pages += 1
-        for invoice in page.data:
-            if invoice.id in wanted:
-                found[invoice.id] = invoice
-        token = page.next_token
-        if not token or not page.data or len(found) == len(wanted):
-            return found, pages
-        if pages >= len(wanted) - len(found):
-            return found, 2 * pages
+    return _done(events, pages, left, len(wanted))
 
 
 def _account_from(invoice: Invoice) -> dict[str, Any] | None:

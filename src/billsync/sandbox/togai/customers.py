@@ -103,4 +103,7 @@ def routes(ctx: TogaiContext) -> list[Route]:
         Route("/customers", ctx.guard(list_customers), methods=["GET"]),
         Route("/customers/{customer_id}", ctx.guard(get_customer), methods=["GET"]),
         Route("/customers/{customer_id}", ctx.guard(update_customer), methods=["PATCH"]),
+        # The same create on the control plane (no token, no faults, no rate limit, not
+        # counted): a benchmark seeds accounts without spending the API's rate limit.
+        Route("/_sandbox/customers", create_customer, methods=["POST"]),
     ]
