@@ -101,11 +101,10 @@ class Poller:
             return False  # catch-up walks cover other apps' triggers: never deferred
         key = (target.connection_id, target.trigger)
         seen = self._webhooks_seen(target.connection_id)
-        interval = self._intervals.get(key, self.interval)
         last = self._last_polled.get(key)
         return (
             seen is not None
-            and now - seen < interval
+            and now - seen < self.interval
             and last is not None
             and now - last < MAX_DEFER_S
         )

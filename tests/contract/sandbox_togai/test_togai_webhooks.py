@@ -169,3 +169,27 @@ def test_webhook_concurrency_comes_from_the_config() -> None:
 
     assert create_app().dispatcher.concurrency == 1
     assert create_app(TogaiSandboxConfig(webhook_concurrency=4)).dispatcher.concurrency == 4
+
+
+def test_control_plane_customer_create_skips_the_rate_limit_and_still_emits(
+    listener: Listener,
+) -> None:
+    # What a rate-limited benchmark seeds with: the limit stays billsync's alone.
+    with running(TogaiSandboxConfig(seed=3, rate_limit=1.0)) as sandbox:
+        assert sandbox.control("POST", "/webhooks", json={"url": listener.url}).status_code == 201
+        for i in range(3):
+            r = sandbox.control(
+                "POST",
+                "/customers",
+                json={
+                    "id": f"CP{i}",
+                    "name": f"Customer CP{i}",
+                    "primaryEmail": f"cp{i}@example.com",
+                    "address": {"line1": "1 MG Road", "city": "Bengaluru", "country": "IN"},
+                },
+            )
+            assert r.status_code == 201, r.text
+            assert r.json()["account"]["id"] == f"CP{i}"
+        listener.wait_for(lambda got: len(got) == 3)
+        stats = sandbox.control("GET", "/stats").json()
+        assert stats["requests"] == {} and stats["objects"]["accounts"] == 3

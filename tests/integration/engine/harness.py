@@ -50,6 +50,7 @@ class Call:
     key: str
     idempotency_key: str
     after_ambiguous_failure: bool
+    earlier_attempt: bool = False
 
 
 @dataclass
@@ -85,7 +86,13 @@ def build_registry(script: Script) -> spec.Registry:
         async def run(ctx: spec.ActionContext, data: Any) -> spec.ActionResult:
             assert isinstance(data, EchoIn)
             script.calls.append(
-                Call(step_name, data.key, ctx.idempotency_key, ctx.after_ambiguous_failure)
+                Call(
+                    step_name,
+                    data.key,
+                    ctx.idempotency_key,
+                    ctx.after_ambiguous_failure,
+                    ctx.earlier_attempt,
+                )
             )
             script.order.append(f"start:{data.key}")
             script.changed.set()

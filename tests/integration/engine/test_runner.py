@@ -80,6 +80,10 @@ async def test_retry_with_backoff_then_success(h: Harness) -> None:
     h.clock.set(run.next_attempt_at)
     assert await runner.execute(run_id) is RunStatus.SUCCEEDED
     assert h.script.count("k") == 3
+    # Not ambiguous, yet every retry knows an earlier attempt exists (create_invoice then
+    # searches its natural key; a first attempt does not).
+    assert [c.after_ambiguous_failure for c in h.script.calls] == [False, False, False]
+    assert [c.earlier_attempt for c in h.script.calls] == [False, True, True]
     outcomes = [a.outcome for a in await h.attempts(run_id)]
     assert outcomes == ["retry", "retry", "succeeded"]
     assert (await h.run(run_id)).attempt == 3
@@ -375,5 +379,6 @@ async def test_interrupted_attempt_begun_by_the_previous_step_is_ambiguous(h: Ha
     # The first step is never executed again; the second's lost call counts as ambiguous.
     assert (h.script.count("a"), h.script.count("b")) == (1, 2)
     assert [c.after_ambiguous_failure for c in h.script.calls if c.key == "b"] == [False, True]
+    assert [c.earlier_attempt for c in h.script.calls] == [False, False, True]
     outcomes = [(a.idx, a.outcome) for a in await h.attempts(run_id)]
     assert outcomes == [(0, "succeeded"), (1, "interrupted"), (1, "succeeded")]

@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
 from prometheus_client import REGISTRY
 
 from billsync.domain import Hint
+from billsync.engine import poller as poller_module
 from billsync.store import events, hints, runs
 from billsync.store.models import Event
 from tests.integration.intake.conftest import Env
@@ -163,3 +165,27 @@ async def test_hints_left_by_a_crash_are_resolved_again_without_duplicates(env: 
     assert await env.app.hints.resolve_once() == 1
     assert [e.external_id for e in await _events(env)] == ["account:crash-1:created"]
     assert await _run_count(env) == 1
+
+
+async def test_polls_wait_while_webhooks_arrive_but_not_forever(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    poller = env.app.poller
+    poller.interval = 0.0  # every target is due at every round
+    first = await poller.poll_once(only_due=True)
+    assert (first.polled, first.deferred) == (4, 0)  # the first polls are never deferred
+    await env.new_account("live-1")
+    await env.http.post(env.togai_hook, json=_account_hint("live-1"))
+    assert await env.app.hints.resolve_once() == 1
+    poller.interval = 30.0
+    for key in list(poller._next_due):
+        poller._next_due[key] = 0.0  # due now
+    # Togai's webhooks just delivered: its three polls wait; Razorpay's catch-up does not.
+    waiting = await poller.poll_once(only_due=True)
+    assert (waiting.polled, waiting.deferred) == (1, 3)
+    # ...at most MAX_DEFER_S after the last poll of each.
+    monkeypatch.setattr(poller_module, "MAX_DEFER_S", 0.0)
+    for key in list(poller._next_due):
+        poller._next_due[key] = 0.0
+    overdue = await poller.poll_once(only_due=True)
+    assert (overdue.polled, overdue.deferred) == (4, 0)
