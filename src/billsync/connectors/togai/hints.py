@@ -197,7 +197,9 @@ async def _invoices(
                 left.add(invoice_id)
                 continue
         trigger = invoice_trigger(invoice, hint_of[invoice_id] or None)
-        if trigger is not None:
+        # An invoice without an owner account cannot be billed: nothing to sync (the
+        # immediate path refuses it the same way), and one such hint must not hold up the rest.
+        if trigger is not None and invoice.owner_id:
             invoices.append((trigger, invoice))
     owners = {owner_of(invoice) for _, invoice in invoices}
     owners_known = await _stored(known, sorted(owners), account_external_id)
