@@ -124,6 +124,8 @@ class Stack:
     razorpay_url: str = ""
     billsync_url: str = ""
     key: str = field(default_factory=Vault.generate_key)
+    #: BILLSYNC_METRICS_TOKEN for serve: the bench reads /metrics (calls by purpose)
+    metrics_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     connection_ids: dict[str, int] = field(default_factory=dict)
 
@@ -225,6 +227,7 @@ class Stack:
         port = self.billsync_url.rsplit(":", 1)[1]
         env = {k: v for k, v in os.environ.items() if not k.startswith("BILLSYNC_")}
         env["BILLSYNC_SECRET_KEYS"] = self.key
+        env["BILLSYNC_METRICS_TOKEN"] = self.metrics_token
         env["BILLSYNC_PUBLIC_URL"] = self.billsync_url
         if self.worker_slots is not None:
             env["BILLSYNC_WORKER_SLOTS"] = str(self.worker_slots)
@@ -296,9 +299,12 @@ async def stats(client: httpx.AsyncClient, base: str) -> dict[str, Any]:
     return dict((await client.get(f"{base}/_sandbox/stats")).json())
 
 
-async def provider_calls(client: httpx.AsyncClient, billsync_url: str) -> dict[str, float]:
+async def provider_calls(client: httpx.AsyncClient, stack: Stack) -> dict[str, float]:
     """billsync's own count of its provider calls, `app purpose` → calls (from /metrics)."""
-    text = (await client.get(f"{billsync_url}/metrics")).text
+    auth = {"Authorization": f"Bearer {stack.metrics_token}"}
+    response = await client.get(f"{stack.billsync_url}/metrics", headers=auth)
+    response.raise_for_status()
+    text = response.text
     found: dict[str, float] = {}
     for line in text.splitlines():
         if line.startswith("billsync_provider_calls_total{"):

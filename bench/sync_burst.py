@@ -309,7 +309,7 @@ async def run_scenario(sc: Scenario, args: argparse.Namespace) -> Report:
             }
             if sc.faults:
                 await set_faults(client, stack, sc.faults)
-            purposes0 = await provider_calls(client, stack.billsync_url)
+            purposes0 = await provider_calls(client, stack)
             cpu0 = stack.cpu()
             progress = Progress()
             watcher = asyncio.create_task(watch(client, stack, sc.n, base, progress))
@@ -328,7 +328,7 @@ async def run_scenario(sc: Scenario, args: argparse.Namespace) -> Report:
                 print(f"[{sc.name}] not complete after {args.timeout:.0f} s", flush=True)
             report.completed = progress.done_at is not None
             cpu1 = stack.cpu()
-            purposes1 = await provider_calls(client, stack.billsync_url)
+            purposes1 = await provider_calls(client, stack)
             report.calls_by_purpose = {
                 k: (v - purposes0.get(k, 0.0)) / sc.n
                 for k, v in sorted(purposes1.items())

@@ -91,9 +91,7 @@ class App:
         if hints:
             await self.hints.start()
         self._started = True
-        log.info(
-            "billsync started", worker=worker, poller=poller, schedule=schedule, hints=hints
-        )
+        log.info("billsync started", worker=worker, poller=poller, schedule=schedule, hints=hints)
 
     async def stop(self) -> None:
         """Stop taking work, finish or release in-flight runs, close clients and the DB."""
