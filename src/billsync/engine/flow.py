@@ -87,7 +87,46 @@ def parse_flow(data: Mapping[str, Any]) -> FlowDefinition:
         return FlowDefinition.model_validate(data)
     except pydantic.ValidationError as exc:
         problems = [(field_path(err["loc"]), err["msg"]) for err in exc.errors()]
+        # What validate_flow would also have said, so one answer names every problem.
+        named = {field for field, _ in problems}
+        problems += [p for p in _plain_problems(data) if p[0] not in named]
         raise _flow_error(problems) from None
+
+
+def _plain_problems(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The plain-words checks of validate_flow that need no catalogue, on raw data."""
+    problems: list[tuple[str, str]] = []
+    name = data.get("name")
+    if isinstance(name, str):
+        _check_name(name, problems)
+    steps = data.get("steps")
+    if isinstance(steps, list):
+        if not steps:
+            problems.append(("steps", "add at least one action"))
+        for index, step in enumerate(steps):
+            if isinstance(step, Mapping) and isinstance(step.get("id"), str):
+                _check_step_id(f"steps[{index}]", step["id"], problems)
+    return problems
+
+
+def _check_name(name: str, problems: list[tuple[str, str]]) -> None:
+    if not name.strip():
+        problems.append(("name", "give the flow a name"))
+    elif len(name) > MAX_NAME:
+        problems.append(("name", f"keep the name under {MAX_NAME + 1} characters"))
+
+
+def _check_step_id(where: str, step_id: str, problems: list[tuple[str, str]]) -> None:
+    if not step_id:
+        problems.append((f"{where}.id", "give the action an id, e.g. customer"))
+    elif not re.fullmatch(STEP_ID_PATTERN, step_id):
+        problems.append(
+            (
+                f"{where}.id",
+                f"{step_id!r} cannot be a step id: use lowercase letters, digits and _, "
+                "starting with a letter (e.g. customer)",
+            )
+        )
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
@@ -106,10 +145,7 @@ def validate_flow(
 ) -> None:
     """Raise FlowError listing every problem; `connections` maps connection id → app name."""
     problems: list[tuple[str, str]] = []
-    if not defn.name.strip():
-        problems.append(("name", "give the flow a name"))
-    elif len(defn.name) > MAX_NAME:
-        problems.append(("name", f"keep the name under {MAX_NAME + 1} characters"))
+    _check_name(defn.name, problems)
     _check_trigger(defn, registry, connections, problems)
     if not defn.steps:
         problems.append(("steps", "add at least one action"))
@@ -117,16 +153,9 @@ def validate_flow(
     all_ids = {step.id for step in defn.steps}
     for index, step in enumerate(defn.steps):
         where = f"steps[{index}]"
-        if not step.id:
-            problems.append((f"{where}.id", "give the action an id, e.g. customer"))
-        elif not re.fullmatch(STEP_ID_PATTERN, step.id):
-            problems.append(
-                (
-                    f"{where}.id",
-                    f"{step.id!r} cannot be a step id: use lowercase letters, digits and _, "
-                    "starting with a letter (e.g. customer)",
-                )
-            )
+        _check_step_id(where, step.id, problems)
+        if not re.fullmatch(STEP_ID_PATTERN, step.id):
+            pass  # reported above
         elif step.id in seen:
             problems.append(
                 (f"{where}.id", f"step id {step.id!r} is already used by steps[{seen[step.id]}]")

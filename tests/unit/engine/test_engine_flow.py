@@ -259,3 +259,15 @@ def test_field_path() -> None:
 def test_flow_error_defaults_to_a_single_problem() -> None:
     err = errors.FlowError("bad", field="name")
     assert err.problems == [("name", "bad")]
+
+
+def test_a_shape_error_still_names_the_plain_problems() -> None:
+    with pytest.raises(errors.FlowError) as caught:
+        flow.parse_flow({"name": " ", "steps": [{"id": "Bad Id"}], "extra": 1})
+    found = dict(caught.value.problems)
+    assert {"direction", "trigger", "extra", "name", "steps[0].id"} <= set(found)
+    assert found["name"] == "give the flow a name"
+    assert "use lowercase letters" in found["steps[0].id"]
+    with pytest.raises(errors.FlowError) as empty:
+        flow.parse_flow({"name": "x", "steps": []})
+    assert ("steps", "add at least one action") in empty.value.problems
