@@ -112,14 +112,15 @@ def test_docs_and_redoc_render_with_every_outside_host_blocked(page: Page, stack
     page.on("response", note_missing)
     try:
         page.goto("/docs")
-        # Swagger UI drew the operations from /openapi.json with its local script.
-        expect(page.locator(".opblock").first).to_be_visible()
+        # Swagger UI drew the operations from /openapi.json with its local script (1.5 MB
+        # of JavaScript: a loaded machine needs more than the default 15 s).
+        expect(page.locator(".opblock").first).to_be_visible(timeout=60_000)
         expect(
             page.locator(".opblock-summary-path", has_text="/api/v1/flows").first
         ).to_be_visible()
         screenshot(page, "docs-offline")
         page.goto("/redoc")
-        expect(page.locator("h1", has_text="billsync")).to_be_visible()
+        expect(page.locator("h1", has_text="billsync")).to_be_visible(timeout=60_000)
         expect(page.get_by_text("/api/v1/runs").first).to_be_attached()
         screenshot(page, "redoc-offline")
         icon = page.request.get("/favicon.ico")
