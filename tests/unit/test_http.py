@@ -477,3 +477,15 @@ def test_error_map_keeps_the_meaning(exc: BaseException, expected: type[Exceptio
     mapped = map_error(exc, request)
     assert type(mapped) is expected
     assert mapped.request is request
+
+
+def test_masking_leaves_unrelated_text_alone() -> None:
+    # Issue 11: a short secret ("Acme", "1234") must not be cut out of unrelated words.
+    text = "customer Acme Corp paid 12345 for invoice 1234-A; see /v1/payments"
+    assert http.scrub(text, ("Acme", "1234", "pay")) == text
+    # A long secret is masked where it stands as a whole token, not inside another token.
+    secret = "s3cr3t-value-42"
+    masked = http.scrub(f"got {secret}, and x{secret}y and ({secret})", (secret,))
+    assert masked == f"got ***, and x{secret}y and (***)"
+    # Structure still catches credentials whatever their length.
+    assert "abc" not in http.scrub("Authorization: Bearer abc", ("abc",))

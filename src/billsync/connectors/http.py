@@ -68,11 +68,23 @@ _SECRETISH = re.compile(
 )
 
 
+#: Known secret values shorter than this are not searched for in text: a short value
+#: ("abc", "1234") also occurs inside unrelated words and numbers, which masking would
+#: mangle while hiding nothing worth hiding. Credentials are caught by structure anyway.
+MIN_MASKED_SECRET = 8
+#: What may not touch a masked value on either side: it must stand as a whole token.
+_TOKEN_CHAR = r"A-Za-z0-9_\-"
+
+
 def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Remove credentials from text meant for logs or users."""
+    """Remove credentials from text meant for logs or users: by structure (an
+    Authorization header, `secret=...`, `"key_secret": "..."`) and every exact occurrence
+    of a known secret of at least MIN_MASKED_SECRET characters standing as a whole token
+    (not inside a longer word or number)."""
     for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+        if secret and len(secret) >= MIN_MASKED_SECRET:
+            exact = rf"(?<![{_TOKEN_CHAR}]){re.escape(secret)}(?![{_TOKEN_CHAR}])"
+            text = re.sub(exact, "***", text)
     return _SECRETISH.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
 
 

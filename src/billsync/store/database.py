@@ -24,6 +24,7 @@ the retry loop rarely runs.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import sqlite3
 import time
@@ -99,12 +100,37 @@ def _is_locked(exc: BaseException) -> bool:
     return "database is locked" in text or "database is busy" in text
 
 
+#: The database and its WAL/SHM files hold customers' personal data and token digests.
+PRIVATE_MODE = 0o600
+
+
+def make_private(database: str | None) -> None:
+    """Create the SQLite file with mode 0600 before SQLite does (it would use the umask,
+    usually 0644), and take group/other access away from an existing one and its -wal and
+    -shm files. SQLite gives the -wal and -shm files the database file's mode."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_MODE)
+    except OSError:
+        return  # a missing directory: sqlite3.connect reports it
+    os.close(fd)
+    for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if each.stat().st_mode & 0o077:
+                os.chmod(each, PRIVATE_MODE)
+        except FileNotFoundError:
+            continue
+
+
 def _inline_creator(url: str) -> Any:
     """aiosqlite connections that execute inline, opened the way the dialect would."""
     parsed = make_url(url)
     args, options = parsed.get_dialect()().create_connect_args(parsed)
 
     def connect() -> sqlite3.Connection:
+        make_private(parsed.database)
         connection: sqlite3.Connection = sqlite3.connect(*args, **options)  # type: ignore[call-overload]
         return connection
 

@@ -94,11 +94,23 @@ def default_key_file(database_path: Path | None) -> Path:
     return database_path.resolve().parent / KEY_FILE_NAME
 
 
+def check_private(key_file: Path) -> None:
+    """Refuse a key file that group or others may read or write (as ssh refuses a private
+    key): whoever reads it decrypts every stored credential."""
+    mode = key_file.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise errors.ConfigError(
+            f"key file {key_file} is accessible by group or others (mode {mode:04o}); "
+            f"it decrypts every stored credential: run `chmod 600 {key_file}`"
+        )
+
+
 def load_keys(configured: Sequence[str], key_file: Path) -> list[str]:
     """The configured keys, else the key file's (one per line, newest first), else a new one."""
     if configured:
         return list(configured)
     if key_file.exists():
+        check_private(key_file)
         keys = [line.strip() for line in key_file.read_text().splitlines() if line.strip()]
         if not keys:
             raise errors.ConfigError(f"key file {key_file} is empty")
