@@ -4,6 +4,7 @@ logged without the token (issue 11)."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 import pytest
@@ -82,3 +83,33 @@ async def test_failed_logins_are_throttled_and_logged_without_the_token(
     assert len(failed) == 5 and all(e["client"] for e in failed)
     text = repr(logs) + caplog.text
     assert not any(g in text for g in guesses) and ui.token not in text
+
+
+async def test_the_togai_webhook_url_is_shown_whole_only_when_made(ui: Ui) -> None:  # noqa: F811
+    from billsync.app import connections as connection_ops
+
+    created = await connection_ops.create(
+        ui.app,
+        app_name="togai",
+        name="Togai",
+        values={"api_token": "togai-token-value"},
+        verify=False,
+    )
+    token = created.webhook_url.rsplit("/", 1)[-1]
+    assert len(token) >= 32
+    csrf = await _login(ui)
+    page = await ui.http.get(f"/ui/connections/{created.id}")
+    assert token not in page.text and f"/{token[:4]}..." in page.text
+    rotated = await ui.http.post(
+        f"/ui/connections/{created.id}/rotate-webhook-url", data={"csrf": csrf}
+    )
+    assert rotated.status_code == 200 and "shown only this once" in rotated.text
+    found = re.search(
+        r'id="webhook-url">[^<]*/webhooks/togai/\d+/([A-Za-z0-9_-]{32,})<', rotated.text
+    )
+    assert found is not None and found.group(1) != token
+    later = await ui.http.get(f"/ui/connections/{created.id}")
+    assert found.group(1) not in later.text
+    # The API and CLI read the same ConnectionInfo: only the prefix.
+    shown = await connection_ops.get(ui.app, created.id)
+    assert shown is not None and shown.webhook_url.endswith(f"/{found.group(1)[:4]}...")
