@@ -93,7 +93,7 @@ def test_start_filter_and_fix_after_confirmation(
     expect(page.locator(".item-row")).to_have_count(8)
     # Matched and orphan items offer no fix, so nothing to select.
     expect(page.locator(".item-row[data-state=orphan] input[type=checkbox]")).to_have_count(0)
-    screenshot(page, "reconciliation", docs=True)
+    screenshot(page, "reconciliation")
 
     page.select_option("#state", "missing_in_razorpay")
     page.click("#item-filters button")

@@ -218,3 +218,15 @@ async def test_two_serving_processes_on_one_database_start_a_due_pair_once(
     finally:
         for app in apps:
             await app.stop()
+
+
+def test_the_interval_is_a_setting_daily_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    assert Settings().reconcile_every == 86400
+    monkeypatch.setenv("BILLSYNC_RECONCILE_EVERY", "0")
+    assert Settings().reconcile_every == 0
+    monkeypatch.setenv("BILLSYNC_RECONCILE_EVERY", "-5")
+    with pytest.raises(ValueError, match="reconcile_every"):
+        Settings()
