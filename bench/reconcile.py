@@ -1,15 +1,17 @@
 """Reconciliation cost: `billsync reconcile --json` over N invoices a side.
 
-Both sandboxes run as subprocesses (as `billsync sandbox togai|razorpay`), wired like
-`billsync demo` (connections, every template enabled; their webhook targets removed, no
-`billsync serve` runs). The seed writes a fully synced state straight to the providers'
-APIs, as if billsync had synced it: A Togai accounts with Razorpay customers (notes) and
-RazorPayCustomerId settings; N DUE Togai invoices with Razorpay invoices (notes, receipt)
-and RazorPayInvoiceId/RazorPayInvoiceUrl settings; P of them paid in Razorpay and recorded
-in Togai; billsync's mappings for all of it. Then D invoices made in Togai only (drift).
+Both sandboxes run in this process on real sockets (uvicorn threads, as the e2e tests run
+them), wired like `billsync demo` (connections, every template enabled; their webhook
+targets removed, no `billsync serve` runs). The seed writes a fully synced state through
+the sandboxes' own APIs in-process (httpx.ASGITransport: some 60,000 requests, which over
+sockets took an hour on a loaded machine), as if billsync had synced it: A Togai
+accounts with Razorpay customers (notes) and RazorPayCustomerId settings; N DUE Togai
+invoices with Razorpay invoices (notes, receipt) and RazorPayInvoiceId/RazorPayInvoiceUrl
+settings; P of them paid in Razorpay and recorded in Togai; billsync's mappings for all of
+it. Then D invoices made in Togai only (drift).
 
 The measured part is one `billsync reconcile --json` process per scenario: wall time, its
-peak RSS (ru_maxrss of the waited child), the calls each sandbox answered (by route), the
+peak RSS (VmHWM, read until it exits), the calls each sandbox answered (by route), the
 report's summary. Scenarios: `default` (the connections' default rate limits: Togai's
 documented 10 requests/s, Razorpay none) and `unlimited` (no pacing: what CPU bounds).
 
@@ -24,30 +26,33 @@ import asyncio
 import json
 import os
 import platform
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 from pydantic import SecretStr
 
 from billsync.app import build, connection_admin
+from billsync.app import connections as connection_ops
+from billsync.cli import demo
 from billsync.config import Settings
 from billsync.domain import IdLink, LinkKind
+from billsync.sandbox import razorpay as razorpay_sandbox
+from billsync.sandbox import togai as togai_sandbox
 from billsync.store import mappings
-from burst_stack import (
-    RAZORPAY_AUTH,
-    TOGAI_AUTH,
-    Stack,
-    call,
-    peak_rss_mib,
-    request_delta,
-    stats,
-)
+from billsync.store.vault import Vault
+from burst_stack import RAZORPAY_AUTH, TOGAI_AUTH, call, peak_rss_mib, request_delta, stats
 
 CONCURRENCY = 32
 
@@ -60,12 +65,75 @@ async def _gather(jobs: list[Any], gate: asyncio.Semaphore) -> list[Any]:
     return await asyncio.gather(*(one(j) for j in jobs))
 
 
+@dataclass
+class Stack:
+    workdir: Path
+    key: str = field(default_factory=Vault.generate_key)
+    togai_app: Any = None
+    razorpay_app: Any = None
+    togai_url: str = ""
+    razorpay_url: str = ""
+    connection_ids: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite+aiosqlite:///{self.workdir / 'billsync.db'}"
+
+    def settings(self) -> Settings:
+        return Settings(
+            database_url=self.db_url,
+            secret_keys=SecretStr(self.key),
+            public_url="http://127.0.0.1:9",
+        )
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """`app` on a real socket (uvicorn in a thread); its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("sandbox did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+async def wire(stack: Stack) -> None:
+    app = build(stack.settings())
+    try:
+        await app.migrate()
+        await demo.wire(app, stack.togai_url, stack.razorpay_url)
+        for app_name, name in (
+            ("togai", demo.TOGAI_CONNECTION),
+            ("razorpay", demo.RAZORPAY_CONNECTION),
+        ):
+            found = await connection_ops.find(app, app_name, name)
+            assert found is not None
+            stack.connection_ids[app_name] = found.id
+    finally:
+        await app.stop()
+
+
 async def seed(stack: Stack, accounts: int, invoices: int, paid: int, drift: int) -> list[IdLink]:
     """The synced state (see the module docstring); returns the mappings to store."""
     gate = asyncio.Semaphore(CONCURRENCY)
     links: list[IdLink] = []
-    togai, rzp = stack.togai_url, stack.razorpay_url
-    async with httpx.AsyncClient(timeout=60) as http:
+    togai, rzp = "http://togai", "http://razorpay"
+    mounts: dict[str, httpx.AsyncBaseTransport] = {
+        togai: httpx.ASGITransport(app=stack.togai_app),
+        rzp: httpx.ASGITransport(app=stack.razorpay_app),
+    }
+    async with httpx.AsyncClient(timeout=60, mounts=mounts) as http:
         for url in (togai, rzp):
             await http.delete(f"{url}/_sandbox/webhooks")
 
@@ -193,8 +261,7 @@ async def seed(stack: Stack, accounts: int, invoices: int, paid: int, drift: int
 
 
 async def store_links(stack: Stack, links: list[IdLink]) -> None:
-    settings = Settings(database_url=stack.db_url, secret_keys=SecretStr(stack.key))
-    app = build(settings)
+    app = build(stack.settings())
     try:
         for start in range(0, len(links), 1000):
             async with app.db.write() as session:
@@ -205,8 +272,7 @@ async def store_links(stack: Stack, links: list[IdLink]) -> None:
 
 
 async def set_rates(stack: Stack, togai: float | None, razorpay: float | None) -> None:
-    settings = Settings(database_url=stack.db_url, secret_keys=SecretStr(stack.key))
-    app = build(settings)
+    app = build(stack.settings())
     try:
         for name, rate in (("togai", togai), ("razorpay", razorpay)):
             await connection_admin.update(
@@ -270,9 +336,11 @@ async def main() -> None:
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-reconcile-") as tmp:
         stack = Stack(workdir=Path(tmp))
-        try:
-            stack.start_sandboxes()
-            await stack.wire()
+        stack.togai_app = togai_sandbox.create_app(togai_sandbox.TogaiSandboxConfig())
+        stack.razorpay_app = razorpay_sandbox.create_app(razorpay_sandbox.RazorpaySandboxConfig())
+        with serving(stack.togai_app) as togai_url, serving(stack.razorpay_app) as rzp_url:
+            stack.togai_url, stack.razorpay_url = togai_url, rzp_url
+            await wire(stack)
             started = time.perf_counter()
             links = await seed(stack, args.accounts, args.invoices, args.paid, args.drift)
             await store_links(stack, links)
@@ -284,8 +352,6 @@ async def main() -> None:
                 result["seed_seconds"] = round(seed_seconds, 1)
                 print(json.dumps(result), file=sys.stderr)
                 results.append(result)
-        finally:
-            stack.close()
     print(
         json.dumps(
             {
