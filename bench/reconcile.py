@@ -52,7 +52,15 @@ from billsync.sandbox import razorpay as razorpay_sandbox
 from billsync.sandbox import togai as togai_sandbox
 from billsync.store import mappings
 from billsync.store.vault import Vault
-from burst_stack import RAZORPAY_AUTH, TOGAI_AUTH, call, peak_rss_mib, request_delta, stats
+from burst_stack import (
+    RAZORPAY_AUTH,
+    TOGAI_AUTH,
+    call,
+    cpu_seconds,
+    peak_rss_mib,
+    request_delta,
+    stats,
+)
 
 CONCURRENCY = 32
 
@@ -292,11 +300,12 @@ async def measure(stack: Stack, scenario: str) -> dict[str, Any]:
         proc = await asyncio.create_subprocess_exec(
             *argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-        rss_mib = 0.0
+        rss_mib = cpu = 0.0
         communicate = asyncio.create_task(proc.communicate())
         while not communicate.done():
             # VmHWM is the peak so far: the last reading before exit is the process's peak
             rss_mib = max(rss_mib, peak_rss_mib(proc.pid) or 0.0)
+            cpu = max(cpu, cpu_seconds(proc.pid) or 0.0)
             await asyncio.sleep(0.05)
         stdout, stderr = await communicate
         seconds = time.perf_counter() - started
@@ -314,6 +323,7 @@ async def measure(stack: Stack, scenario: str) -> dict[str, Any]:
         "exit_code": done.returncode,
         "seconds": round(seconds, 1),
         "peak_rss_mib": round(rss_mib, 1),
+        "cpu_seconds": round(cpu, 1),  # the reconcile process's own, read until it exits
         "calls": {name: sum(routes.values()) for name, routes in calls.items()},
         "calls_by_route": calls,
         "items": len(report["items"]),
@@ -357,6 +367,7 @@ async def main() -> None:
             {
                 "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus, "
                 f"Python {platform.python_version()}",
+                "load_average": os.getloadavg(),
                 "invoices": args.invoices,
                 "accounts": args.accounts,
                 "paid": args.paid,
