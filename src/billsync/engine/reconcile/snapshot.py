@@ -12,7 +12,6 @@ which can show an object twice (kept once, by id) but never hides one.
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -96,12 +95,7 @@ class Reader:
         # Clamped: Razorpay refuses a `from` outside 2000..2121 (a far --since lists nothing).
         created_from = list_time(int(since.timestamp())) if since is not None else None
         # Togai: everything (existence decides orphans); Razorpay invoices and payments
-        # from `since` only (a Razorpay object is made after its Togai object). The two
-        # providers are read at the same time: each has its own rate limit.
-        await asyncio.gather(self._togai_all(snap), self._rzp_all(snap, created_from))
-        return snap
-
-    async def _togai_all(self, snap: Snapshot) -> None:
+        # from `since` only (a Razorpay object is made after its Togai object).
         await self._togai_pages(
             "togai accounts", self._togai.list_accounts, snap.accounts, TOGAI_PAGE
         )
@@ -114,8 +108,6 @@ class Reader:
         await self._togai_pages(
             "togai payments", self._togai.list_payments, snap.togai_payments, TOGAI_INVOICE_PAGE
         )
-
-    async def _rzp_all(self, snap: Snapshot, created_from: int | None) -> None:
         await self._rzp_pages("razorpay customers", self._rzp.list_customers, snap.customers, None)
         await self._rzp_pages(
             "razorpay invoices", self._rzp.list_invoices, snap.rzp_invoices, created_from
@@ -123,6 +115,7 @@ class Reader:
         await self._rzp_pages(
             "razorpay payments", self._rzp.list_payments, snap.rzp_payments, created_from
         )
+        return snap
 
     async def _togai_pages(
         self, label: str, method: Callable[..., Any], into: dict[str, Any], size: int
