@@ -10,6 +10,7 @@ from billsync.cli import (
     demo,
     events,
     flows,
+    help,
     keys,
     mappings,
     reconcile,
@@ -19,6 +20,8 @@ from billsync.cli import (
     tokens,
     worker,
 )
+
+help.install()
 
 app = typer.Typer(
     name="billsync",
