@@ -23,7 +23,7 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -274,6 +274,7 @@ class Intake:
         they resolve) in one transaction; commit; then wake the workers. Returns once
         everything is durable."""
         result = IntakeResult(received=len(incoming))
+        incoming = [_storable(item) for item in incoming]
         app_name = ""
         async with self._db.write() as session:
             found_app = await connections.app_of(session, connection_id)
@@ -329,6 +330,33 @@ class Intake:
             runs=len(result.run_ids),
         )
         return result
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
+
+
+def _storable(item: IncomingEvent) -> IncomingEvent:
+    """The event with U+0000 replaced by U+FFFD in every string. PostgreSQL cannot store
+    U+0000 in text or JSONB, and a signed body may carry one (a customer-typed note): the
+    event is kept, on both databases alike, rather than refused with a 500 that the provider
+    would retry until it disables the webhook."""
+    text = (item.external_id, item.entity_key, item.event_type, json.dumps(item.payload))
+    if not any("\x00" in t or "\\u0000" in t for t in text):
+        return item
+    return replace(
+        item,
+        external_id=_without_nul(item.external_id),
+        entity_key=_without_nul(item.entity_key),
+        event_type=_without_nul(item.event_type),
+        payload=_without_nul(item.payload),
+    )
 
 
 def _passes(defn: FlowDefinition, item: IncomingEvent, flow_id: int) -> bool:

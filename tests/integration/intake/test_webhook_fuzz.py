@@ -134,3 +134,23 @@ async def test_oversized_bodies_are_413_whatever_the_signature(env: Env) -> None
             f"/webhooks/razorpay/{env.razorpay_id}", content=body, headers=headers
         )
         assert r.status_code == 413
+
+
+async def test_nul_characters_in_a_signed_body_are_stored_not_500(env: Env) -> None:
+    """PostgreSQL's JSONB cannot hold U+0000; a signed body carrying one (a customer-typed
+    note, say) is still stored, with U+FFFD in its place, on both databases."""
+    envelope = invoice_paid()
+    envelope["payload"]["payment"]["entity"]["notes"] = {"memo\u0000key": "a\u0000b"}
+    envelope["payload"]["payment"]["entity"]["id"] = "pay_N\u0000UL"
+    r = await env.razorpay_post(envelope, event_id="evt_nul", secret=WEBHOOK_SECRET)
+    assert r.status_code == 200, r.text
+    assert r.json()["stored"] == 1
+    async with env.app.db.read() as session:
+        (row,) = await events.list_recent(session, limit=10)
+    text = json.dumps(row.payload) + row.external_id
+    assert "\\u0000" not in text and "\u0000" not in text
+    assert row.payload["payment"]["notes"] == {"memo\ufffdkey": "a\ufffdb"}
+    assert "pay_N\ufffdUL" in row.external_id
+    # The same delivery again is a duplicate, not a second event.
+    again = await env.razorpay_post(envelope, event_id="evt_nul2", secret=WEBHOOK_SECRET)
+    assert again.json()["stored"] == 0
