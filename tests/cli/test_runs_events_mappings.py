@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
+
+from typer.testing import CliRunner
 
 from billsync.app import App, audit
 from billsync.domain import IdLink, IncomingEvent, LinkKind
@@ -282,3 +285,15 @@ def test_mappings_rebuild_needs_connections(run: Cli) -> None:
     result = run("mappings", "rebuild", ok=False)
     assert result.exit_code == 1
     assert "0 togai connections exist" in result.stderr
+
+
+def test_runs_table_fits_80_columns_with_flow_names_and_whole_seconds(run: Cli) -> None:
+    _seed_runs(run)
+    flow_name = run.json("flows", "list")[0]["name"]
+    narrow = dataclasses.replace(run, runner=CliRunner(env={"COLUMNS": "80"}))
+    out = narrow("runs", "list").stdout
+    assert max(len(line) for line in out.splitlines()) <= 80, out
+    assert flow_name.split()[0] in out
+    created = run.json("runs", "list")[0]["created_at"]
+    assert created[:19].replace("T", " ") in out  # to the second, no microseconds
+    assert created not in out

@@ -15,7 +15,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, is_dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import PurePath
 from typing import Any, NoReturn, TypeVar
@@ -133,11 +133,22 @@ def print_json(data: Any) -> None:
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
+    for index, column in enumerate(columns):
+        # A timestamp is kept on one line (19 characters); the other columns fold instead.
+        stamp = any(isinstance(row[index], datetime) for row in rows)
+        table.add_column(column, overflow="fold", no_wrap=stamp, min_width=19 if stamp else None)
     for row in rows:
-        table.add_row(*("" if v is None else str(plain(v)) for v in row))
+        table.add_row(*("" if v is None else _cell(v) for v in row))
     console.print(table)
+
+
+def _cell(value: Any) -> str:
+    """Timestamps to the second, without the offset: tables must fit 80 columns, and the
+    column header says UTC (`--json` keeps the full ISO value)."""
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return str(plain(value))
 
 
 def print_fields(title: str, fields: Sequence[tuple[str, Any]]) -> None:

@@ -7,7 +7,9 @@ from typing import Any
 
 import typer
 
+from billsync.app import flow_admin
 from billsync.app import runs as run_ops
+from billsync.app.root import App
 from billsync.cli.context import (
     ACTOR,
     DB_HELP,
@@ -71,18 +73,35 @@ def list_(
         until=_utc(until),
         limit=limit,
     )
-    rows = run(db, lambda app: run_ops.list_runs(app, query))
+    rows, names = run(db, lambda app: _runs_and_flow_names(app, query))
     if as_json:
         print_json([run_record(r) for r in rows])
         return
     print_table(
         "Runs",
-        ["id", "flow", "entity", "status", "attempt", "created", "last error"],
+        ["id", "flow", "entity", "status", "try", "created (UTC)", "last error"],
         [
-            [r.id, r.flow_id, r.entity_key, r.status, r.attempt, r.created_at, r.last_error]
+            [
+                r.id,
+                names.get(r.flow_id, str(r.flow_id)),
+                r.entity_key,
+                r.status,
+                r.attempt,
+                r.created_at,
+                r.last_error,
+            ]
             for r in rows
         ],
     )
+
+
+async def _runs_and_flow_names(
+    app: App, query: run_ops.RunFilter
+) -> tuple[list[Run], dict[int, str]]:
+    """The table names flows (an id means nothing to a reader); `--json` keeps the ids."""
+    rows = await run_ops.list_runs(app, query)
+    names = {d.flow.id: d.flow.name for d in await flow_admin.list_all(app)}
+    return list(rows), names
 
 
 @app.command("show")
