@@ -166,11 +166,18 @@ async def next_claimable(session: AsyncSession, *, now: datetime) -> int | None:
     return result.scalar_one_or_none()
 
 
+#: One statement, so one snapshot on PostgreSQL too (READ COMMITTED gives each statement its
+#: own): asked as two, a claim committing between them hid its run from both, and the
+#: claimable half, with FOR UPDATE SKIP LOCKED, skipped a run a claimer had locked but not
+#: yet committed. Either way `run_until_idle` returned while a run was about to execute.
+_HAS_WORK = sa.select(sa.or_(sa.exists(_ANY_RUNNING), sa.exists(_CLAIMABLE)))
+_HAS_WORK_PG = sa.select(sa.or_(sa.exists(_ANY_RUNNING), sa.exists(_claimable_stmt())))
+
+
 async def has_work(session: AsyncSession, *, now: datetime) -> bool:
-    """Whether any run is executing or could be claimed now."""
-    if (await session.execute(_ANY_RUNNING)).first() is not None:
-        return True
-    return await next_claimable(session, now=now) is not None
+    """Whether any run is executing or could be claimed now (reads only, locks nothing)."""
+    stmt = _HAS_WORK_PG if dialect.name(session) == "postgresql" else _HAS_WORK
+    return bool((await session.execute(stmt, {"now": now, "limit": 1})).scalar())
 
 
 async def claim_next(

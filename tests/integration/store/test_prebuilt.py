@@ -104,6 +104,22 @@ async def test_claim_locks_candidates_on_postgres(
             assert other == [run_ids[1]]
 
 
+async def test_has_work_sees_a_run_whose_claim_is_not_committed_yet(
+    db: Database, clock: FakeClock, ids: tuple[int, int]
+) -> None:
+    """While a claimer holds its (uncommitted) claim, a reader still sees work: on
+    PostgreSQL the claimable check once used FOR UPDATE SKIP LOCKED and skipped the locked
+    run, so `Worker.run_until_idle` could return just before that run executed."""
+    await _runs(db, clock, ids, 1)
+    now = clock.now()
+    async with db.write() as claimer:
+        assert await leases.claim_many(claimer, owner="a", now=now, lease_seconds=LEASE, limit=1)
+        async with db.read() as reader:
+            assert await leases.has_work(reader, now=now)
+    async with db.read() as reader:  # committed: the run is executing
+        assert await leases.has_work(reader, now=now)
+
+
 async def test_renew_leases_with_one_and_many_ids(
     db: Database, clock: FakeClock, ids: tuple[int, int]
 ) -> None:
