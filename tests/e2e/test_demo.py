@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from billsync.engine.templates import list_templates
-from billsync.store import connections, flows
+from billsync.store import connections, flows, tokens
 from billsync.store.database import Database
 from tests.e2e.harness import eventually
 from tests.servers import free_port
@@ -137,9 +137,13 @@ async def test_demo_seeds_syncs_stops_and_reruns_on_the_same_database(tmp_path: 
         async with db.read() as session:
             assert len(await connections.list_all(session)) == 2
             all_flows = await flows.list_all(session)
+            demo_tokens = await tokens.list_all(session)
     finally:
         await db.dispose()
     assert sorted(f.template_key or "" for f in all_flows) == sorted(
         t.key for t in list_templates()
     )
     assert all(f.enabled for f in all_flows)
+    # each demo run minted one admin token and revoked it when it stopped
+    assert len(demo_tokens) == 2
+    assert all(t.name.startswith("demo-") and t.revoked_at is not None for t in demo_tokens)

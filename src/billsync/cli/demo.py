@@ -36,6 +36,7 @@ from billsync.sandbox import razorpay as razorpay_sandbox
 from billsync.sandbox import togai as togai_sandbox
 
 TOGAI_TOKEN = "togai_sandbox_token"
+DEMO_TOKEN_PREFIX = "demo-"
 RAZORPAY_KEY_ID = "rzp_test_sandbox"
 RAZORPAY_KEY_SECRET = "sandbox_secret"
 RAZORPAY_WEBHOOK_SECRET = "billsync_demo_webhook_secret"
@@ -193,9 +194,11 @@ async def run_demo(
             raise typer.Exit(1)
         await asyncio.sleep(0.05)
     togai_hook, razorpay_hook = await wire(app, togai_url, razorpay_url)
-    # A fresh admin token per demo start, so a newcomer can open the UI at once; like
+    # An admin token for this demo run, so a newcomer can open the UI at once; like
     # `billsync tokens create`, its plaintext is shown once and only its digest is stored.
-    _, ui_token = await tokens.create(app, f"demo-{secrets.token_hex(3)}", actor="demo")
+    # It lives only while the demo runs: revoked when the demo stops (and, should a demo
+    # have been killed, on the next start), so demo databases never collect live tokens.
+    ui_name, ui_token = await demo_token(app)
     typer.echo(
         "\n".join(
             [
@@ -214,10 +217,22 @@ async def run_demo(
     try:
         await serving
     finally:
+        await tokens.revoke(app, ui_name, actor="demo")
         if seeding is not None:
             seeding.cancel()
             with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
                 await seeding
+
+
+async def demo_token(app: App) -> tuple[str, str]:
+    """Revoke every live `demo-*` token left by an earlier demo, then create this run's."""
+    for old in await tokens.list_all(app):
+        if old.active and old.name.startswith(DEMO_TOKEN_PREFIX):
+            await tokens.revoke(app, old.name, actor="demo")
+    info, token = await tokens.create(
+        app, f"{DEMO_TOKEN_PREFIX}{secrets.token_hex(3)}", actor="demo"
+    )
+    return info.name, token
 
 
 def demo(
