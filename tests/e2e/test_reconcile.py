@@ -391,20 +391,25 @@ async def test_sigkill_during_fix_then_rerun_converges_without_duplicates(stack:
     invoices = await _many_missing(stack, 12)
     stack.stop_billsync()  # only the reconcile process executes the fix runs
     await stack.set_faults(latency_ms=40)
-    proc = await asyncio.create_subprocess_exec(
-        *_command(stack, "--fix", "--json"),
-        env=_env(stack),
-        cwd=stack.workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    err_path = stack.workdir / "fix.err"
+    with err_path.open("wb") as err_file:
+        proc = await asyncio.create_subprocess_exec(
+            *_command(stack, "--fix", "--json"),
+            env=_env(stack),
+            cwd=stack.workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+        )
     try:
 
         async def some_done() -> bool:
             counts = await stack.run_counts()
             return counts.get("succeeded", 0) >= 3
 
-        await eventually(some_done, "a few fix runs done", within=120)
+        try:
+            await eventually(some_done, "a few fix runs done", within=120)
+        except AssertionError:
+            raise AssertionError(err_path.read_text()[-3000:]) from None
     finally:
         proc.send_signal(signal.SIGKILL)
         await asyncio.wait_for(proc.wait(), timeout=10)
