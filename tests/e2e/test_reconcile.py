@@ -409,9 +409,12 @@ async def test_sigkill_during_fix_then_rerun_converges_without_duplicates(stack:
         try:
             await eventually(some_done, "a few fix runs done", within=120)
         except AssertionError:
-            raise AssertionError(err_path.read_text()[-3000:]) from None
+            raise AssertionError(
+                f"exit code {proc.returncode}: {err_path.read_text()[-3000:]}"
+            ) from None
     finally:
-        proc.send_signal(signal.SIGKILL)
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGKILL)
         await asyncio.wait_for(proc.wait(), timeout=10)
     counts = await stack.run_counts()
     assert counts.get("succeeded", 0) < 24, counts  # killed mid-fix, not after

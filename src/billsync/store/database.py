@@ -112,10 +112,19 @@ def make_private(database: str | None) -> None:
         return
     path = Path(database)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_MODE)
+        # O_EXCL: only ever open a file that did not exist. Closing *any* descriptor of a
+        # file drops every POSIX lock this process holds on it, so opening and closing an
+        # existing database here (once per new pooled connection) released the locks of
+        # this process's other SQLite connections: another process could then reset the
+        # WAL under a reader's snapshot (readers in the test process stopped seeing the
+        # CLI's commits; see "How To Corrupt An SQLite Database File", section 2.2).
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
+    except FileExistsError:
+        pass
     except OSError:
         return  # a missing directory: sqlite3.connect reports it
-    os.close(fd)
+    else:
+        os.close(fd)
     for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         try:
             if each.stat().st_mode & 0o077:

@@ -62,3 +62,29 @@ def test_a_key_file_readable_by_others_is_refused(tmp_path: Path, mode: int) -> 
         load_keys([], key_file)
     assert str(key_file) in str(refused.value) and "chmod 600" in str(refused.value)
     assert f"{mode:04o}" in str(refused.value)
+
+
+async def test_a_new_connection_never_opens_an_existing_database_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing any descriptor of a file drops every POSIX lock the process holds on it, so
+    the mode check must not open (and close) a database other connections of this process
+    hold locks on: that let another process reset the WAL under a reader's snapshot."""
+    from billsync.store import database
+
+    db = tmp_path / "billsync.db"
+    database.make_private(str(db))
+    assert db.exists() and _mode(db) == 0o600
+    os.chmod(db, 0o644)
+    opened: list[str] = []
+    real_open = os.open
+
+    def spy(path: object, *args: object, **kwargs: object) -> int:
+        fd = real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+        opened.append(str(path))  # only a descriptor actually opened counts
+        return fd
+
+    monkeypatch.setattr(database.os, "open", spy)
+    database.make_private(str(db))
+    assert opened == []  # an existing file is only chmod-ed, never opened (O_EXCL refuses)
+    assert _mode(db) == 0o600
