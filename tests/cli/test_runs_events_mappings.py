@@ -10,7 +10,9 @@ from typer.testing import CliRunner
 from billsync.app import App, audit
 from billsync.domain import IdLink, IncomingEvent, LinkKind
 from billsync.engine.mapping import write_links
-from billsync.store import events, leases, runs
+from billsync.engine.resolver import WHEN_FALSE
+from billsync.store import events, leases, runs, steps
+from billsync.store.status import StepStatus
 from tests.cli.conftest import Cli
 
 
@@ -297,3 +299,48 @@ def test_runs_table_fits_80_columns_with_flow_names_and_whole_seconds(run: Cli) 
     created = run.json("runs", "list")[0]["created_at"]
     assert created[:19].replace("T", " ") in out  # to the second, no microseconds
     assert created not in out
+
+
+def test_runs_show_labels_a_skipped_steps_reason_not_as_an_error(run: Cli) -> None:
+    _, failed, _ = _seed_runs(run)
+
+    async def steps_of(app: App) -> None:
+        async with app.db.write() as session:
+            now = app.clock.now()
+            await steps.save(
+                session,
+                failed,
+                0,
+                step_id="customer",
+                action="razorpay.create_customer",
+                connection_id=None,
+                status=StepStatus.SKIPPED,
+                error=WHEN_FALSE,
+                now=now,
+                finished=True,
+            )
+            await steps.save(
+                session,
+                failed,
+                1,
+                step_id="write_back",
+                action="togai.set_account_setting",
+                connection_id=None,
+                status=StepStatus.FAILED,
+                error="Togai refused the setting",
+                now=now,
+                finished=True,
+            )
+
+    run.in_app(steps_of)
+    out = run("runs", "show", str(failed)).stdout
+    skipped, failed_step = out.split("Step 1 ")
+    assert "skipped because" in skipped and "`when` is false" in skipped
+    assert "error" not in skipped.split("Step 0 ")[1]
+    assert "Not executed: skipped." in skipped
+    assert "error" in failed_step and "Togai refused the setting" in failed_step
+    shown = run.json("runs", "show", str(failed))
+    assert [(s["status"], s["error"]) for s in shown["steps"]] == [
+        ("skipped", WHEN_FALSE),
+        ("failed", "Togai refused the setting"),
+    ]

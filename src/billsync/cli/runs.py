@@ -21,7 +21,7 @@ from billsync.cli.context import (
     run,
 )
 from billsync.store.models import Run
-from billsync.store.status import RunStatus
+from billsync.store.status import RunStatus, StepStatus
 
 app = typer.Typer(help="Runs: one execution of a flow for one event.")
 
@@ -115,8 +115,11 @@ def show(run_id: int, as_json: bool = JSON, db: str | None = DB) -> None:
     for step in detail.steps:
         print_fields(
             f"Step {step.idx} {step.step_id} ({step.action}): {step.status}",
-            [("input", step.input), ("output", step.output), ("error", step.error)],
+            [("input", step.input), ("output", step.output), _outcome_note(step)],
         )
+        if step.status == StepStatus.SKIPPED and not step.attempts:
+            console.print("Not executed: skipped.", style="dim", highlight=False)
+            continue
         print_table(
             "Attempts",
             ["#", "outcome", "started", "finished", "error"],
@@ -125,6 +128,15 @@ def show(run_id: int, as_json: bool = JSON, db: str | None = DB) -> None:
                 for a in step.attempts
             ],
         )
+
+
+def _outcome_note(step: run_ops.StepInfo) -> tuple[str, str | None]:
+    """A skipped step's text is why it was skipped (its `when` said no, or the action found
+    nothing to do), not an error: it is labelled as the reason."""
+    if step.status != StepStatus.SKIPPED:
+        return ("error", step.error)
+    reason = (step.error or "not needed for this event").removeprefix("skipped: ")
+    return ("skipped because", reason)
 
 
 @app.command("replay")
