@@ -30,6 +30,7 @@ from billsync.engine.reconcile.reconciler import Reconciler
 from billsync.engine.retry import RetryPolicy
 from billsync.engine.runner import Runner
 from billsync.engine.worker import Worker
+from billsync.store import served_url as served_store
 from billsync.store.database import Database
 from billsync.store.vault import Vault, default_key_file, open_vault
 
@@ -57,11 +58,29 @@ class App:
     reconcile_schedule: ReconcileSchedule
     hints: HintResolver
     transport_for: TransportFor = real_network
+    #: The public URL the running (or last) `billsync serve` recorded in the database, once
+    #: `load_served_url` read it (commands in other processes: the CLI).
+    served_url: str | None = None
     _started: bool = field(default=False, repr=False)
 
     @property
     def public_url(self) -> str:
-        return self.settings.public_url.rstrip("/")
+        """The base of the webhook URLs shown to users: BILLSYNC_PUBLIC_URL when set, else
+        the URL the running (or last) `billsync serve` recorded (when loaded), else the
+        address this process's settings listen on."""
+        if "public_url" in self.settings.model_fields_set:
+            return self.settings.public_url.rstrip("/")
+        return (self.served_url or listening_url(self.settings)).rstrip("/")
+
+    async def load_served_url(self) -> None:
+        """For a process that does not serve: show webhook URLs at the address `billsync
+        serve` recorded (it may listen on a --port this process cannot know)."""
+        async with self.db.read() as session:
+            self.served_url = await served_store.get(session)
+
+    async def _record_served_url(self) -> None:
+        async with self.db.write() as session:
+            await served_store.record(session, self.public_url, now=self.clock.now())
 
     async def migrate(self) -> None:
         await self.db.migrate()
@@ -89,6 +108,9 @@ class App:
         if schedule:
             await self.reconcile_schedule.start()
         if hints:
+            # A process that takes webhooks says where: webhook URLs shown by commands in
+            # other processes (the CLI) then reach it.
+            await self._record_served_url()
             await self.hints.start()
         self._started = True
         log.info("billsync started", worker=worker, poller=poller, schedule=schedule, hints=hints)
@@ -111,8 +133,8 @@ def load_settings(
 ) -> Settings:
     """The one place the environment is read: BILLSYNC_* (and .env), then overrides.
 
-    Unless BILLSYNC_PUBLIC_URL is set, webhook URLs shown to users follow the address the
-    process listens on."""
+    BILLSYNC_PUBLIC_URL stays unset (out of `model_fields_set`) when it is not configured:
+    `App.public_url` then picks the served or listening address."""
     settings = Settings()
     update: dict[str, object] = {}
     if host is not None:
@@ -121,11 +143,14 @@ def load_settings(
         update["port"] = port
     if database_url is not None:
         update["database_url"] = database_url
-    if "public_url" not in settings.model_fields_set:
-        shown = str(update.get("host", settings.host))
-        shown = "127.0.0.1" if shown in ("0.0.0.0", "::", "") else shown
-        update["public_url"] = f"http://{shown}:{update.get('port', settings.port)}"
     return settings.model_copy(update=update)
+
+
+def listening_url(settings: Settings) -> str:
+    """http://host:port of the settings' listening address (a wildcard host reads as
+    127.0.0.1, the address a browser on this machine can open)."""
+    shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{shown}:{settings.port}"
 
 
 class DatabaseMissingError(errors.ConfigError):

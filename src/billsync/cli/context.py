@@ -65,6 +65,9 @@ async def open_app(db: str | None, *, create: bool = False) -> AsyncIterator[App
         app = build(settings)
         try:
             await app.migrate()
+            # Webhook URLs point at the address `billsync serve` recorded (its --port),
+            # unless BILLSYNC_PUBLIC_URL says otherwise.
+            await app.load_served_url()
             yield app
         finally:
             await app.clients.aclose()

@@ -311,3 +311,14 @@ class ReconciliationItem(Base):
     fix_run_ids: Mapped[list[int] | None] = mapped_column(JSONType, nullable=True)
     #: Why the last fix did nothing (e.g. "no longer drifting").
     fix_skipped: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+
+
+class ServedUrl(Base):
+    """The public base URL the running (or last) `billsync serve` takes webhooks at, so
+    commands in other processes (the CLI) show webhook URLs that reach it. One row."""
+
+    __tablename__ = "served_url"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    url: Mapped[str] = mapped_column(sa.String(2048))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)

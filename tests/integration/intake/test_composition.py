@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from billsync import errors
+from billsync.app import build, load_settings
 from billsync.app import connections as connection_ops
-from billsync.app import load_settings
+from billsync.app.root import listening_url
+from billsync.config import Settings
 from billsync.store import connections
 from tests.integration.intake.conftest import WEBHOOK_SECRET, Env
 
@@ -18,15 +20,47 @@ def test_settings_come_from_the_environment_then_overrides(
     monkeypatch.setenv("BILLSYNC_POLL_INTERVAL", "5")
     settings = load_settings()
     assert (settings.port, settings.poll_interval) == (9100, 5.0)
-    assert settings.public_url == "http://127.0.0.1:9100"
+    # Not configured: the public URL is the listening address (App.public_url picks it).
+    assert "public_url" not in settings.model_fields_set
+    assert listening_url(settings) == "http://127.0.0.1:9100"
 
     overridden = load_settings(host="0.0.0.0", port=9200, database_url="sqlite+aiosqlite:///x.db")
     assert (overridden.host, overridden.port) == ("0.0.0.0", 9200)
     assert overridden.database_url == "sqlite+aiosqlite:///x.db"
-    assert overridden.public_url == "http://127.0.0.1:9200"
+    assert listening_url(overridden) == "http://127.0.0.1:9200"
+    assert "public_url" not in overridden.model_fields_set
 
     monkeypatch.setenv("BILLSYNC_PUBLIC_URL", "https://sync.example.com")
-    assert load_settings(port=9300).public_url == "https://sync.example.com"
+    configured = load_settings(port=9300)
+    assert "public_url" in configured.model_fields_set
+    assert configured.public_url == "https://sync.example.com"
+
+
+async def test_public_url_is_configured_then_served_then_listening(env: Env) -> None:
+    """BILLSYNC_PUBLIC_URL > the URL the running/last serve recorded > the listening one."""
+    unset = Settings(
+        database_url=env.app.settings.database_url,
+        secret_keys=env.app.settings.secret_keys,
+        port=9400,
+    )
+    app = build(unset)
+    try:
+        assert app.public_url == "http://127.0.0.1:9400"
+        await app.load_served_url()
+        assert app.served_url is None and app.public_url == "http://127.0.0.1:9400"
+        # env.app was built with public_url="http://billsync.test"; a serving process
+        # records its public URL when it starts (hints on: it takes webhooks).
+        await env.app._record_served_url()
+        await app.load_served_url()
+        assert app.public_url == "http://billsync.test"
+        configured = build(unset.model_copy(update={"public_url": "https://sync.example.com/"}))
+        try:
+            await configured.load_served_url()
+            assert configured.public_url == "https://sync.example.com"
+        finally:
+            await configured.stop()
+    finally:
+        await app.stop()
 
 
 async def test_webhook_urls_and_secrets_at_rest(env: Env) -> None:
