@@ -115,6 +115,8 @@ class Report:
     runs: dict[str, int] = field(default_factory=dict)
     attempts_429: int = 0
     failed_attempts: int = 0
+    #: runs that went dead (attempts exhausted) under faults, replayed once faults stopped
+    replayed_dead: int = 0
     outcome: dict[str, int] = field(default_factory=dict)
     floor_outcome: dict[str, int] = field(default_factory=dict)
     #: CPU seconds per synced invoice, by process, during the burst (billsync, sandboxes)
@@ -257,6 +259,46 @@ async def runs_settled(db_url: str, within: float) -> None:
         await db.dispose()
 
 
+async def replay_dead(
+    client: httpx.AsyncClient, stack: Stack, watcher: asyncio.Task[None], report: Report
+) -> None:
+    """Once no run is left unfinished but some are dead, stop the faults and replay each
+    dead run with `billsync runs replay` (as a user would); the watcher then sees them."""
+    db = Database(stack.db_url)
+    unfinished = [s.value for s in UNFINISHED_RUN]
+    try:
+        while not watcher.done():
+            await asyncio.sleep(2.0)
+            async with db.read() as session:
+                left = (
+                    await session.execute(
+                        sa.select(sa.func.count())
+                        .select_from(Run)
+                        .where(Run.status.in_(unfinished))
+                    )
+                ).scalar_one()
+                dead = (
+                    (await session.execute(sa.select(Run.id).where(Run.status == "dead")))
+                    .scalars()
+                    .all()
+                )
+            if left or not dead:
+                continue
+            await set_faults(client, stack, None)
+            env = {**os.environ, "BILLSYNC_SECRET_KEYS": stack.key}
+            for run_id in dead:
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "billsync", "runs", "replay", str(run_id),
+                    "--db", stack.db_url, env=env, stdout=asyncio.subprocess.DEVNULL,
+                )  # fmt: skip
+                if await proc.wait() != 0:
+                    raise RuntimeError(f"billsync runs replay {run_id} failed")
+                report.replayed_dead += 1
+            print(f"[faults] {len(dead)} dead run(s) replayed after faults stopped", flush=True)
+    finally:
+        await db.dispose()
+
+
 def utilization(p: Progress, limit: float, report: Report) -> None:
     if not p.samples or p.done_at is None:
         return
@@ -322,10 +364,16 @@ async def run_scenario(sc: Scenario, args: argparse.Namespace) -> Report:
             )
             report.seed_seconds = seeded.finished - seeded.started
             print(f"[{sc.name}] seeded {sc.n} accounts + invoices in {report.seed_seconds:.1f} s")
+            if sc.faults:
+                # Under sustained faults a run can exhaust its attempts (dead-letter);
+                # what a user does then: stop the faults, replay the dead runs.
+                rescuer = asyncio.create_task(replay_dead(client, stack, watcher, report))
             try:
                 await asyncio.wait_for(watcher, timeout=args.timeout)
             except TimeoutError:
                 print(f"[{sc.name}] not complete after {args.timeout:.0f} s", flush=True)
+            if sc.faults:
+                rescuer.cancel()
             report.completed = progress.done_at is not None
             cpu1 = stack.cpu()
             purposes1 = await provider_calls(client, stack)
@@ -527,6 +575,8 @@ def print_report(r: Report) -> None:
     print(f"  intake {fmt(r.intake_per_s, '.1f')} Togai events stored/s")
     print(f"  peak RSS {fmt(r.peak_rss_mib, '.0f', ' MiB')}  runs {r.runs}")
     print(f"  429s {r.http_429}, attempts failed {r.failed_attempts} (429: {r.attempts_429})")
+    if r.replayed_dead:
+        print(f"  dead runs replayed after the faults stopped: {r.replayed_dead}")
     print(f"  outcome {r.outcome}")
     if r.floor_outcome:
         print(f"  floor outcome {r.floor_outcome}")
