@@ -47,9 +47,10 @@ class Settings(BaseSettings):
     #: (`billsync worker`), so a multi-core machine runs flows on every core. They share
     #: the database (SQLite or PostgreSQL) and split each connection's rate limit.
     worker_processes: int = Field(default=0, ge=0)
-    #: billsync processes calling the providers with the same connections: each paces at
-    #: 1/N of a connection's rate limit, so together they stay within it. `serve` sets it
-    #: for the workers it starts; set it when you start `billsync worker` yourself.
+    #: SQLite only: billsync processes calling the providers with the same connections:
+    #: each paces at 1/N of a connection's rate limit, so together they stay within it.
+    #: `serve` sets it for the workers it starts. On PostgreSQL it is not used: every
+    #: process takes its tokens from the connection's one bucket in the database.
     rate_limit_processes: int = Field(default=1, ge=1)
     lease_seconds: float = Field(default=60.0, gt=0)
     heartbeat_seconds: float = Field(default=15.0, gt=0)

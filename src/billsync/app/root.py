@@ -32,6 +32,7 @@ from billsync.engine.runner import Runner
 from billsync.engine.worker import Worker
 from billsync.store import served_url as served_store
 from billsync.store.database import Database
+from billsync.store.rate_limits import RateLimitStore
 from billsync.store.vault import Vault, default_key_file, open_vault
 
 log = structlog.get_logger(__name__)
@@ -123,6 +124,7 @@ class App:
         await self.poller.stop()
         await self.worker.stop()
         await self.clients.aclose()
+        await self.limiters.aclose()
         await self.db.dispose()
         self._started = False
         log.info("billsync stopped")
@@ -198,7 +200,13 @@ def build(
     registry = registry or default_registry()
     db = Database(settings.database_url)
     vault = open_app_vault(settings, db)
-    limiters = RateLimiters(share=1 / settings.rate_limit_processes)
+    # PostgreSQL: one bucket per connection in the database for every process, however
+    # many; SQLite: this process's own, at its share of the machine's processes.
+    limiters = (
+        RateLimiters(share=1 / settings.rate_limit_processes)
+        if db.is_sqlite
+        else RateLimiters(store=RateLimitStore(db))
+    )
     clients = ClientCache(
         registry,
         vault,

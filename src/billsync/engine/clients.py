@@ -34,7 +34,7 @@ import httpx
 from billsync.connectors import spec
 from billsync.connectors.http import default_transport
 from billsync.engine import calls
-from billsync.engine.ratelimit import RateLimiters, TokenBucket, connection_rate
+from billsync.engine.ratelimit import Bucket, RateLimiters, connection_rate
 from billsync.store import connections
 from billsync.store.models import Connection
 from billsync.store.vault import Vault
@@ -59,7 +59,7 @@ class PacedTransport(httpx.AsyncBaseTransport):
     def __init__(
         self,
         inner: httpx.AsyncBaseTransport,
-        bucket: Callable[[], TokenBucket] | None,
+        bucket: Callable[[], Bucket] | None,
         app: str = "",
     ) -> None:
         self._inner = inner
@@ -126,7 +126,7 @@ class ClientCache:
             return cached[1]
         app = self._registry.app(connection.app)
         inner = self._transport_for(connection) or default_transport()
-        bucket: Callable[[], TokenBucket] | None = None
+        bucket: Callable[[], Bucket] | None = None
         if self._limiters is not None:
             limiters, key, rate = self._limiters, str(connection.id), connection_rate(connection)
             bucket = lambda: limiters.get(key, rate)  # noqa: E731

@@ -5,6 +5,12 @@ for every client billsync builds). After a 429, `bucket.penalize()`
 empties the bucket, blocks until the server's Retry-After has passed and halves the rate;
 each quiet `cooldown` period then doubles it back, until the configured rate is reached.
 Time comes from injectable `clock`/`sleep`, so tests run on a fake clock.
+
+On PostgreSQL the composition root gives RateLimiters the database's shared buckets
+(`store`): every process then takes its tokens from one row per connection
+(engine/shared_bucket.py), so the whole cluster stays within each connection's limit and a
+429 seen by one process slows every process down. On SQLite each process keeps its own
+buckets, paced at `share` (1/N) of the rate when N processes on the machine share them.
 """
 
 from __future__ import annotations
@@ -14,8 +20,11 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from billsync.engine.shared_bucket import SharedBucket
 from billsync.store.models import Connection
+from billsync.store.rate_limits import RateLimitStore
 
 #: Togai's documented default limit (requests per second per API key).
 TOGAI_DEFAULT_RATE_PER_S = 10.0
@@ -52,6 +61,19 @@ def connection_rate(row: Connection) -> float:
     if row.rate_limit is not None:
         return paced(row.rate_limit)
     return paced(DEFAULT_RATES.get(row.app, UNLIMITED))
+
+
+class Bucket(Protocol):
+    """What a request waits on: a TokenBucket (one process) or a SharedBucket (cluster)."""
+
+    @property
+    def configured_rate(self) -> float: ...
+    @property
+    def burst(self) -> int: ...
+    def configure(self, rate: float, burst: int | None = None) -> None: ...
+    def current_rate(self) -> float: ...
+    async def acquire(self) -> None: ...
+    def penalize(self, retry_after: float | None = None) -> None: ...
 
 
 class TokenBucket:
@@ -161,23 +183,55 @@ class RateLimiters:
     clock: Clock = time.monotonic
     sleep: Sleep = asyncio.sleep
     cooldown: float = DEFAULT_COOLDOWN_S
-    #: This process's part of every connection's rate (1/N when N processes share them).
+    #: This process's part of every connection's rate (1/N when N processes share them);
+    #: unused with a shared `store`, where the row is the whole cluster's budget.
     share: float = 1.0
-    _buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    #: PostgreSQL: buckets kept in the database for every process (None: in this process).
+    store: RateLimitStore | None = None
+    _buckets: dict[str, Bucket] = field(default_factory=dict)
 
-    def get(self, connection_id: str, rate_per_s: float, burst: int | None = None) -> TokenBucket:
+    def get(self, connection_id: str, rate_per_s: float, burst: int | None = None) -> Bucket:
         """The connection's bucket, created on first use and reconfigured when limits change."""
-        rate_per_s *= self.share  # 0 (unlimited) stays 0
+        if self.store is None:
+            rate_per_s *= self.share  # 0 (unlimited) stays 0
         bucket = self._buckets.get(connection_id)
         if bucket is None:
-            bucket = TokenBucket(
-                rate_per_s, burst, clock=self.clock, sleep=self.sleep, cooldown=self.cooldown
-            )
+            bucket = self._new(connection_id, rate_per_s, burst)
             self._buckets[connection_id] = bucket
         elif bucket.configured_rate != rate_per_s or (burst is not None and bucket.burst != burst):
             bucket.configure(rate_per_s, burst)
         return bucket
 
+    def _new(self, connection_id: str, rate_per_s: float, burst: int | None) -> Bucket:
+        if self.store is None:
+            return TokenBucket(
+                rate_per_s, burst, clock=self.clock, sleep=self.sleep, cooldown=self.cooldown
+            )
+        rate, chosen = _limits(rate_per_s, burst)
+        return _SharedTokenBucket(
+            self.store,
+            connection_id,
+            rate,
+            chosen,
+            cooldown=self.cooldown,
+            max_level=MAX_PENALTY_LEVEL,
+        )
+
     def forget(self, connection_id: str) -> None:
         """Drop a deleted connection's bucket."""
         self._buckets.pop(connection_id, None)
+
+    async def aclose(self) -> None:
+        """Stop the shared buckets' background work and close their connection."""
+        for bucket in list(self._buckets.values()):
+            if isinstance(bucket, SharedBucket):
+                await bucket.aclose()
+        if self.store is not None:
+            await self.store.aclose()
+
+
+class _SharedTokenBucket(SharedBucket):
+    """A SharedBucket whose limits follow TokenBucket's defaults (burst: half a second)."""
+
+    def configure(self, rate: float, burst: int | None = None) -> None:
+        super().configure(*_limits(rate, burst))

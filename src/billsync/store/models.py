@@ -203,6 +203,24 @@ class PollCursor(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class RateLimitBucket(Base):
+    """A connection's request budget shared by every billsync process on PostgreSQL: a token
+    bucket plus the 429 cool-down (store/rate_limits.py). Times are the database server's
+    epoch seconds, so processes on machines with different clocks agree."""
+
+    __tablename__ = "rate_limit_bucket"
+
+    #: the bucket's key: the connection id, as RateLimiters names it
+    name: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
+    tokens: Mapped[float] = mapped_column(sa.Float)
+    updated_at: Mapped[float] = mapped_column(sa.Float)
+    #: no request before this (a 429's Retry-After)
+    blocked_until: Mapped[float] = mapped_column(sa.Float)
+    #: halvings of the rate in force since `penalized_at` (one undone per cool-down period)
+    penalty_level: Mapped[int] = mapped_column(sa.Integer)
+    penalized_at: Mapped[float] = mapped_column(sa.Float)
+
+
 class WebhookHint(Base):
     """An unsigned webhook's claim that an entity changed, stored before the delivery is
     acknowledged and resolved later (re-fetched, many per list call) into events. A
