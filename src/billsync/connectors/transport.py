@@ -23,9 +23,17 @@ never a duplicate.
 
 The whole body is read here and handed to httpx as bytes (bodies are small JSON). aiohttp
 does not decompress (`auto_decompress=False`): httpx decodes by the unchanged
-Content-Encoding header, so headers and content always agree. No retries (aiohttp's own
-retry of idempotent methods on a stale pooled connection is switched off), no redirects, no
+Content-Encoding header, so headers and content always agree. No retries, no redirects, no
 cookies, no proxies from the environment, nothing logged.
+
+No retries includes aiohttp's own: it sends a GET, HEAD, OPTIONS, TRACE, PUT or DELETE a
+second time when the first try fails with `ClientOSError` or `ServerDisconnectedError` (a
+pooled connection the server had closed), and the engine owns retries (each attempt in run
+history, a lookup after an ambiguous failure). `_no_resend`, a client middleware (public API
+since aiohttp 3.12), carries those two failures past aiohttp's retry loop inside `_NotResent`,
+which that loop re-raises; `handle_async_request` unwraps them. Only public names are used;
+tests/unit/test_http.py checks over a real socket that a GET on a dead pooled connection
+reaches the server once.
 """
 
 from __future__ import annotations
@@ -38,6 +46,23 @@ import yarl
 #: request is not written into a connection the server is closing (that would be ambiguous).
 KEEPALIVE_SECONDS = 4.0
 _DROP_REQUEST_HEADERS = frozenset({"transfer-encoding"})
+
+
+class _NotResent(aiohttp.ClientError):
+    """A failure aiohttp would have answered by sending the request again; its cause is the
+    original error. Not a `ClientOSError` nor a `ServerDisconnectedError`, so aiohttp's retry
+    loop lets it through."""
+
+
+async def _no_resend(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    try:
+        return await handler(request)
+    except aiohttp.ClientConnectorError:
+        raise  # nothing was sent; aiohttp does not resend these either
+    except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+        raise _NotResent(str(exc)) from exc
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -60,10 +85,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 auto_decompress=False,
                 trust_env=False,
                 raise_for_status=False,
+                middlewares=(_no_resend,),  # the engine owns retries (module docstring)
             )
-            # aiohttp resends GET/PUT/DELETE once when a pooled connection turns out dead;
-            # the engine owns retries (aiohttp's own test client switches it off the same way).
-            session._retry_connection = False
             self._session = session
         return self._session
 
@@ -113,6 +136,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                         "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
                     },
                 )
+        except _NotResent as wrapped:
+            cause = wrapped.__cause__ or wrapped
+            raise map_error(cause, request) from cause
         except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
             raise map_error(exc, request) from exc
 
