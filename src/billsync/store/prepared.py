@@ -12,6 +12,13 @@ per call) and column defaults computed in Python. Driver errors are raised as SQ
 exception classes, as `session.execute` raises them.
 
 Pending ORM changes in the session are flushed first, as `session.execute` would.
+
+What it relies on: SQLAlchemy's compiler (`SQLCompiler.positiontup`, `binds`, `bind_names`,
+`post_compile_params`, `construct_expanded_state`, the types' `bind_processor` and
+`result_processor`), all public names but "Core internals" that a minor release may change.
+So SQLAlchemy is pinned below the next minor in pyproject.toml, and
+tests/integration/store/test_prepared.py checks that these names exist and that the SQL and
+parameters built here are exactly those `session.execute` sends, on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -19,13 +26,13 @@ from __future__ import annotations
 import sqlite3
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import SessionTransaction
-from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.compiler import ExpandedState, SQLCompiler
 
 __all__ = ["Rows", "Scalars", "run"]
 
@@ -84,8 +91,10 @@ class _Plan:
     def __init__(
         self,
         compiled: SQLCompiler,
+        stmt: Statement,
         dialect: Dialect,
-        expanded: Any = None,
+        processors: Mapping[str, Callable[[Any], Any]],
+        expanded: ExpandedState | None = None,
     ) -> None:
         self.compiled = compiled
         #: psycopg takes %(name)s parameters as a dict; sqlite3 takes ? as a list
@@ -93,17 +102,14 @@ class _Plan:
         if expanded is None:
             self.sql = compiled.string
             self.positions: Sequence[str] = compiled.positiontup or ()
-            self.processors = cast(Mapping[str, Callable[[Any], Any]], compiled._bind_processors)
+            self.processors = processors
             self.fixed: Mapping[str, Any] = {}
             self.skip: frozenset[str] = frozenset()
         else:
             # IN lists whose values are part of the statement (status sets): expanded once.
             self.sql = expanded.statement
             self.positions = expanded.positiontup or ()
-            self.processors = cast(
-                Mapping[str, Callable[[Any], Any]],
-                {**compiled._bind_processors, **expanded.processors},
-            )
+            self.processors = {**processors, **expanded.processors}
             self.fixed = {
                 name: value
                 for name, value in expanded.parameters.items()
@@ -111,8 +117,11 @@ class _Plan:
             }
             # the list-valued parameters the expansion replaced
             self.skip = frozenset(compiled.bind_names[b] for b in compiled.post_compile_params)
+        # The statement's result columns are what the compiled SELECT / RETURNING lists, in
+        # order (a count that differs fails loudly in `rows`, zip(strict=True)).
         results = [
-            column[3]._cached_result_processor(dialect, None) for column in compiled._result_columns
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in stmt.exported_columns
         ]
         #: per result column, what turns the driver's value into the column type's (or None)
         self.results = results if any(results) else None
@@ -180,18 +189,24 @@ def _compile(stmt: Statement, keys: frozenset[str], dialect: Dialect) -> _Plan |
         or compiled.insert_prefetch
         or compiled.update_prefetch
         or (compiled.positiontup is None and dialect.paramstyle != "pyformat")
+        or any(isinstance(bind.type, sa.TupleType) for bind in compiled.bind_names)
     ):
         return None
+    # What each parameter's type does to a value before the driver gets it.
+    processors: dict[str, Callable[[Any], Any]] = {}
+    for bind, name in compiled.bind_names.items():
+        processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if processor is not None:
+            processors[name] = processor
     if not compiled.post_compile_params:
-        return _Plan(compiled, dialect)
+        return _Plan(compiled, stmt, dialect, processors)
     if any(
         bind.key in keys or bind.callable is not None or not isinstance(bind.value, list | tuple)
         for bind in compiled.post_compile_params
     ):
         return None  # an IN list the caller passes: its length varies per call
-    placeholders = compiled.construct_params({key: None for key in keys})
-    expanded = compiled._process_parameters_for_postcompile(placeholders)
-    return _Plan(compiled, dialect, expanded)
+    expanded = compiled.construct_expanded_state({key: None for key in keys})
+    return _Plan(compiled, stmt, dialect, processors, expanded)
 
 
 async def run(session: AsyncSession, stmt: Statement, params: Mapping[str, Any]) -> Any:

@@ -1,5 +1,7 @@
 """store.prepared.run: the SQLite shortcut returns what session.execute returns, raises
-SQLAlchemy's exceptions, sees pending ORM changes, and falls back where it must."""
+SQLAlchemy's exceptions, sees pending ORM changes, and falls back where it must; and it sends
+the driver exactly what session.execute sends (SQL and processed parameters), which is what
+breaks first when a SQLAlchemy release changes the compiler attributes prepared.py reads."""
 
 from __future__ import annotations
 
@@ -7,9 +9,11 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.compiler import SQLCompiler
 
-from billsync.store import prepared
+from billsync.store import dialect, prepared
 from billsync.store.database import Database
 from billsync.store.models import AuditLog
 
@@ -89,3 +93,87 @@ async def test_pending_orm_changes_are_flushed_first(db: Database) -> None:
         session.add(AuditLog(**_row("pending", action="p")))
         rows = (await prepared.run(session, _ACTORS, {"action": "p"})).all()
         assert [r[1] for r in rows] == ["pending"]
+
+
+#: statements of each kind the store passes to prepared.run, with parameters
+_SHAPES: dict[str, tuple[prepared.Statement, dict[str, object]]] = {
+    "insert returning, JSON and timestamp parameters": (_INSERT, _row("ann")),
+    "update with a CASE and typed parameters": (
+        sa.update(_LOG)
+        .where(_LOG.c.actor == sa.bindparam("old"))
+        .values(
+            actor=sa.case((_LOG.c.action == "a", sa.bindparam("b")), else_=_LOG.c.actor),
+            at=sa.bindparam("b_at", type_=_LOG.c.at.type),
+        ),
+        {"old": "ann", "b": "amy", "b_at": datetime(2026, 12, 1, tzinfo=UTC)},
+    ),
+    "select with a fixed IN list": (_FIXED_IN, {}),
+    "select with converted result columns": (_AT, {"id": 1}),
+}
+
+
+def _comparable(parameters: object) -> object:
+    """Parameters as values: a list for positional ones, and psycopg's JSON wrappers (which
+    compare by identity) as their type name and content."""
+
+    def value(v: object) -> object:
+        if type(v).__module__.startswith("psycopg"):
+            return (type(v).__name__, getattr(v, "obj", v))
+        return v
+
+    if isinstance(parameters, dict):
+        return {name: value(v) for name, v in parameters.items()}
+    assert isinstance(parameters, tuple | list)
+    return [value(v) for v in parameters]
+
+
+@pytest.mark.parametrize("shape", list(_SHAPES))
+async def test_the_shortcut_sends_what_session_execute_sends(db: Database, shape: str) -> None:
+    stmt, params = _SHAPES[shape]
+    sent: list[tuple[str, object]] = []
+
+    def capture(_c: object, _cur: object, sql: str, parameters: object, *_: object) -> None:
+        sent.append((sql, parameters))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        async with db.write() as session:
+            await session.execute(stmt, params)
+            the_dialect = (await session.connection()).dialect
+            name = the_dialect.name
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
+    plan = prepared._plan(stmt, frozenset(params), the_dialect)
+    assert plan is not None, f"store/prepared.py no longer takes its shortcut on {name}: {shape}"
+    sql, parameters = sent[-1]
+    ours, theirs = _comparable(plan.args(params)), _comparable(parameters)
+    assert (plan.sql, ours) == (sql, theirs), (
+        f"store/prepared.py builds other SQL or parameters than session.execute on {name} "
+        f"({shape}): the SQLAlchemy compiler attributes it reads (SQLCompiler.positiontup, "
+        "binds, bind_names, post_compile_params, construct_expanded_state, the types' "
+        "bind_processor) changed meaning; fix it or pin SQLAlchemy below this release"
+    )
+
+
+def test_the_compiler_attributes_prepared_reads_exist() -> None:
+    compiled = _FIXED_IN.compile(dialect=sa.create_engine("sqlite://").dialect)
+    assert isinstance(compiled, SQLCompiler)
+    read = (
+        "string positiontup binds bind_names post_compile_params literal_execute_params "
+        "insert_prefetch update_prefetch construct_params construct_expanded_state"
+    ).split()
+    missing = [name for name in read if not hasattr(compiled, name)]
+    assert not missing, (
+        f"SQLAlchemy {sa.__version__}: SQLCompiler has no {missing}, which store/prepared.py "
+        "reads; fix prepared.py or pin SQLAlchemy below this release in pyproject.toml"
+    )
+    exported = [column.name for column in _AT.exported_columns]
+    assert exported == ["at", "detail"], "store/prepared.py reads result types from these"
+
+
+async def test_on_conflict_statements_take_the_shortcut(db: Database) -> None:
+    async with db.write() as session:
+        stmt = dialect.insert_if_new(_LOG)[session.get_bind().dialect.name]
+        first = await prepared.run(session, stmt, _row("once"))
+        assert isinstance(first, prepared.Rows)
+        assert first.scalar_one() is not None
