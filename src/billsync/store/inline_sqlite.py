@@ -13,6 +13,11 @@ queue on `Database`'s asyncio lock, so SQLite's busy handler only ever waits for
 process* holding the write lock (a CLI command beside `billsync serve`), and the loop
 stalls for that long (at most busy_timeout). WAL readers never wait. A checkpoint runs
 inside the commit that triggers it (milliseconds, every ~1,000 pages).
+
+What it relies on: aiosqlite's internals (`_tx`, `_connection`, `_running`, `_connector`,
+`_execute`, `stop`), which SQLAlchemy's aiosqlite adapter also uses. aiosqlite is pinned
+below its next minor in pyproject.toml, and tests/integration/store/test_inline_sqlite.py
+checks that these names exist and that every call SQLAlchemy makes runs on the loop's thread.
 """
 
 from __future__ import annotations

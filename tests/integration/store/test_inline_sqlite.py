@@ -1,5 +1,7 @@
 """SQLite statements run on the event loop's thread (store/inline_sqlite.py), with the
-behaviour aiosqlite had: results, errors, rollbacks, and one writer at a time."""
+behaviour aiosqlite had: results, errors, rollbacks, and one writer at a time. And the
+aiosqlite internals InlineConnection overrides still exist and are still the only way in:
+those checks fail first, with a message saying so, when an aiosqlite release changes them."""
 
 from __future__ import annotations
 
@@ -10,12 +12,16 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiosqlite
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from billsync.store.database import Database
+from billsync.store.inline_sqlite import InlineConnection
 from billsync.store.models import AuditLog
+
+_PINNED = "store/inline_sqlite.py; fix it or pin aiosqlite below this release in pyproject.toml"
 
 
 def _audit(actor: str) -> AuditLog:
@@ -133,3 +139,50 @@ async def test_a_write_gives_up_after_busy_seconds_and_writes_nothing(tmp_path: 
     finally:
         other.close()
         await db.dispose()
+
+
+def test_aiosqlite_still_has_what_inline_connection_overrides() -> None:
+    # InlineConnection sets _tx, reads and sets _connection and _running, calls _connector,
+    # and replaces _execute (every call funnels through it), stop and __await__;
+    # SQLAlchemy's adapter reads _conn and _connection and feeds _tx directly.
+    plain = aiosqlite.Connection(lambda: sqlite3.connect(":memory:"), iter_chunk_size=64)
+    missing = [n for n in ("_tx", "_connection", "_running", "_connector") if not hasattr(plain, n)]
+    missing += [
+        n
+        for n in ("_execute", "_conn", "stop", "__await__")
+        if not hasattr(aiosqlite.Connection, n)
+    ]
+    assert not missing, f"aiosqlite {aiosqlite.__version__} has no Connection.{missing}: {_PINNED}"
+    assert asyncio.iscoroutinefunction(aiosqlite.Connection._execute), _PINNED
+
+
+async def test_every_call_sqlalchemy_makes_runs_inline() -> None:
+    # sqlite3 refuses a connection used from another thread (check_same_thread): a call that
+    # bypassed InlineConnection._execute for aiosqlite's worker thread fails here, loudly.
+    before = threading.active_count()
+    conn = await InlineConnection(lambda: sqlite3.connect(":memory:", isolation_level=None))
+    try:
+        assert conn.sqlite is not None
+        await conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)")
+        cursor = await conn.cursor()  # SQLAlchemy's adapter: cursor, execute, fetch, close
+        await cursor.execute("BEGIN")
+        await cursor.executemany("INSERT INTO t (name) VALUES (?)", [("a",), ("b",), ("c",)])
+        await cursor.execute("SELECT name FROM t ORDER BY id")
+        assert await cursor.fetchone() == ("a",)
+        assert await cursor.fetchmany(1) == [("b",)]
+        assert await cursor.fetchall() == [("c",)]
+        await cursor.close()
+        assert conn.in_transaction
+        await conn.rollback()
+        assert (await conn.execute_fetchall("SELECT count(*) FROM t")) == [(0,)]
+        await conn.execute("INSERT INTO t (name) VALUES ('kept')")
+        await conn.commit()
+        # what SQLAlchemy's isolation_level setter does: a request straight into _tx
+        future = asyncio.get_running_loop().create_future()
+        conn._tx.put_nowait((future, lambda: "ran"))
+        assert future.done() and future.result() == "ran", f"_tx.put_nowait: {_PINNED}"
+        assert threading.active_count() == before, f"aiosqlite started a thread: {_PINNED}"
+    finally:
+        await conn.close()
+    with pytest.raises(ValueError, match="no active connection|Connection closed"):
+        await conn.execute("SELECT 1")
