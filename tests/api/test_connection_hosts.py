@@ -122,7 +122,7 @@ async def test_a_new_base_url_without_the_secrets_is_refused_and_nothing_is_sent
     togai_id, razorpay_id = await _create(hosts)
     r = await hosts.http.patch(
         f"/api/v1/connections/{razorpay_id}",
-        json={"values": {"base_url": "https://exfil.test/capture"}},
+        json={"values": {"base_url": "https://exfil.test"}},
     )
     assert r.status_code == 422, r.text
     # key_secret is sent to the host; the webhook secret only checks what Razorpay sends us.

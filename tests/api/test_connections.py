@@ -175,9 +175,16 @@ async def test_rotate_webhook_secret(env: Env) -> None:
     r = await env.http.post(f"/api/v1/connections/{togai_id}/rotate-webhook-secret", json={})
     assert r.status_code == 200
     assert r.json()["webhook_url"] != before
+    # The body each app takes is the stored connection's business: the wrong one is 409
+    # (the OpenAPI document cannot say which connection id is which app's).
     r = await env.http.post(f"/api/v1/connections/{razorpay_id}/rotate-webhook-secret", json={})
-    assert r.status_code == 422
-    assert _fields(r) == {"values.webhook_secret"}
+    assert r.status_code == 409
+    assert "webhook_secret" in r.json()["detail"]
+    r = await env.http.post(
+        f"/api/v1/connections/{togai_id}/rotate-webhook-secret", json={"webhook_secret": "s"}
+    )
+    assert r.status_code == 409
+    assert "URL token" in r.json()["detail"]
     r = await env.http.post(
         f"/api/v1/connections/{razorpay_id}/rotate-webhook-secret",
         json={"webhook_secret": "new-secret-value"},

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -21,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import billsync
 from billsync.api import metrics, v1, webhooks
 from billsync.api.docs import add_docs
+from billsync.api.schemas import connection_values
 from billsync.app import App
 
 RouterFactory = Callable[[App], APIRouter]
@@ -50,6 +52,22 @@ ROUTERS: tuple[RouterFactory, ...] = (
     webhooks.router,
     v1.router,
 )
+
+
+def _state_connection_values(api: FastAPI, app: App) -> None:
+    """The document's ConnectionCreate/Update say, per app, which values they take (FastAPI
+    sees only a string map: the fields come from the registry, not from a class)."""
+    generate = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            document = generate()
+            schemas = document["components"]["schemas"]
+            schemas.update(connection_values.components(app.registry, schemas))
+            api.openapi_schema = document
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_api(
@@ -82,6 +100,7 @@ def create_api(
     api.state.billsync = app
     for factory in (*ROUTERS, *extra_routers):
         api.include_router(factory(app))
+    _state_connection_values(api, app)
 
     documented: list[tuple[re.Pattern[str], set[str]]] = []
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from billsync import errors
-from billsync.app import connections
+from billsync.app import connection_fields, connections
 from billsync.app.root import App
 from billsync.connectors import spec
 from billsync.store import audit, events
@@ -210,6 +210,17 @@ async def rotate_webhook_secret(
     row = await _row(app, connection_id)
     app_spec = app.registry.app(row.app)
     now = app.clock.now()
+    if app_spec.verify_webhook is None and new_secret:
+        raise connections.InvalidConnectionError(
+            f"{row.app} webhooks are authenticated by their URL token: leave webhook_secret "
+            "out (a new URL is made)",
+            field="webhook_secret",
+        )
+    if new_secret and len(new_secret) > connection_fields.MAX_VALUE_LENGTH:
+        raise connections.InvalidConnectionError(
+            f"webhook_secret must be at most {connection_fields.MAX_VALUE_LENGTH} characters",
+            field="webhook_secret",
+        )
     async with app.db.write() as session:
         if app_spec.verify_webhook is None:
             updated = await store.update(
@@ -222,7 +233,8 @@ async def rotate_webhook_secret(
         else:
             if not new_secret:
                 raise connections.InvalidConnectionError(
-                    f"{row.app} signs its webhooks: give the new secret set at {row.app}",
+                    f"{row.app} signs its webhooks: give webhook_secret, the new secret set at "
+                    f"{row.app}",
                     field="webhook_secret",
                 )
             updated = await store.update(

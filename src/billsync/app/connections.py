@@ -14,12 +14,11 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import structlog
 
 from billsync import errors
-from billsync.app import base_url
+from billsync.app import connection_fields
 from billsync.app.root import App
 from billsync.connectors import spec
 from billsync.engine.clients import close_client
@@ -64,23 +63,16 @@ def split_values(
     secret_values: dict[str, str] = {}
     options: dict[str, str] = {}
     problems: list[tuple[str, str]] = []
+    sandbox_field = known.get("sandbox")
+    sandbox = (values.get("sandbox") or (sandbox_field.default if sandbox_field else "")) == "yes"
     for name, definition in known.items():
-        value = values.get(name) or definition.default
-        if not value:
-            if definition.required:
-                problems.append((name, f"{definition.label} is required"))
-            continue
-        problem = definition.problem(value)
+        value = values.get(name) or definition.default or ""
+        problem = connection_fields.value_problem(definition, value, sandbox=sandbox)
         if problem is not None:
             problems.append((name, problem))
             continue
-        (secret_values if definition.secret else options)[name] = value
-    sandbox = options.get("sandbox") == "yes"
-    for definition in app_spec.fields:
-        url = options.get(definition.name) if definition.url else None
-        why = base_url.problem(url, sandbox=sandbox) if url else None
-        if why:
-            problems.append((definition.name, f"{definition.label} {why}"))
+        if value:
+            (secret_values if definition.secret else options)[name] = value
     if problems:
         field, message = problems[0]
         raise InvalidConnectionError(f"{field}: {message}", field=field, problems=problems)
@@ -121,23 +113,14 @@ def info(app: App, row: Connection, *, reveal: bool = False) -> ConnectionInfo:
     )
 
 
-def unverified_message(app_spec: spec.AppSpec, values: Mapping[str, str]) -> str:
+def unverified_message(app_spec: spec.AppSpec) -> str:
     """The one answer to every failed verification but refused credentials: whether the
     host was unreachable, answered something else, or answered an error, the caller learns
-    nothing more (base_url must not work as a port scanner); the server log has details.
-    The only hint is drawn from the caller's own input: a base URL with a path."""
-    hint = "check the URL and that this server can reach it"
-    for field in app_spec.fields:
-        path = urlsplit(values.get(field.name) or "").path.rstrip("/") if field.url else ""
-        if path:
-            hint = (
-                f"remove {path!r} from the end of {field.name}: the API paths start at the "
-                f"host (e.g. {field.default})"
-            )
-            break
+    nothing more (base_url must not work as a port scanner); the server log has details."""
     return (
         f"Could not verify the connection: no {app_spec.title} API answered as expected at "
-        f"its base URL ({hint}; details are in the server log)"
+        "its base URL (check the URL and that this server can reach it; details are in the "
+        "server log)"
     )
 
 
@@ -166,7 +149,7 @@ async def verify_values(app: App, app_spec: spec.AppSpec, values: Mapping[str, s
             detail=exc.internal_message,
         )
         raise errors.UnavailableError(
-            unverified_message(app_spec, values), app=app_spec.name, operation="verify"
+            unverified_message(app_spec), app=app_spec.name, operation="verify"
         ) from exc
     finally:
         await close_client(client)

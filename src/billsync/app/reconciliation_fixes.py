@@ -11,6 +11,7 @@ import structlog
 
 from billsync.app.reconciler import Reconciler
 from billsync.app.reconciliation_reports import (
+    ReconciliationConflictError,
     ReconciliationInputError,
     ReconciliationReports,
     ReconciliationStateError,
@@ -85,7 +86,7 @@ async def fix_items(
             message = f"item {item_id} ({stored.state}) has no safe fix"
             problems.append((f"item_ids[{index}]", message))
     if problems:
-        raise ReconciliationInputError(problems)
+        raise ReconciliationConflictError(problems)
     ordered = list(dict.fromkeys(item_ids))
     wanted = [_item(found[i]) for i in ordered]
     results = await reconciler.fix(pair_of(row), wanted)

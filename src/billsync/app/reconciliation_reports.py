@@ -34,6 +34,16 @@ class ReconciliationInputError(errors.SyncError):
         self.problems = problems
 
 
+class ReconciliationConflictError(ReconciliationInputError):
+    """Well-formed input that does not fit what is stored: a connection id of the other app
+    or of none, an item of another reconciliation or without a safe fix, no pair to
+    reconcile (409: the same request can succeed once the state changes)."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__(problems)
+        self.args = ("; ".join(f"{field}: {message}" for field, message in problems),)
+
+
 @dataclass(frozen=True)
 class ItemPage:
     items: list[ReconciliationItem]

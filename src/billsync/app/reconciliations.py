@@ -24,6 +24,7 @@ from billsync import errors
 from billsync.app.reconciler import Reconciler
 from billsync.app.reconciliation_fixes import FixOutcome, fix_items
 from billsync.app.reconciliation_reports import (
+    ReconciliationConflictError,
     ReconciliationInputError,
     ReconciliationReports,
     ReconciliationStateError,
@@ -101,7 +102,7 @@ class Reconciliations(ReconciliationReports):
         if togai_connection_id is None and razorpay_connection_id is None:
             found = await self.bound_pairs()
             if not found:
-                raise ReconciliationInputError(
+                raise ReconciliationConflictError(
                     [
                         (
                             "togai_connection_id",
@@ -112,6 +113,7 @@ class Reconciliations(ReconciliationReports):
                 )
             return found
         problems: list[tuple[str, str]] = []
+        conflicts: list[tuple[str, str]] = []
         async with self._db.read() as session:
             for field, wanted, connection_id in (
                 ("togai_connection_id", "togai", togai_connection_id),
@@ -122,13 +124,15 @@ class Reconciliations(ReconciliationReports):
                     continue
                 row = await connections.get(session, connection_id)
                 if row is None:
-                    problems.append((field, f"no connection {connection_id}"))
+                    conflicts.append((field, f"no connection {connection_id}"))
                 elif row.app != wanted:
-                    problems.append(
+                    conflicts.append(
                         (field, f"connection {connection_id} is a {row.app} connection")
                     )
         if problems:
-            raise ReconciliationInputError(problems)
+            raise ReconciliationInputError(problems + conflicts)
+        if conflicts:
+            raise ReconciliationConflictError(conflicts)
         assert togai_connection_id is not None and razorpay_connection_id is not None
         return [ConnectionPair(togai_connection_id, razorpay_connection_id)]
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
+from billsync.app import connection_fields
 from billsync.app.connections import ConnectionInfo
 
 
@@ -14,7 +15,8 @@ class ConnectionCreate(BaseModel):
 
     app: str = Field(min_length=1, max_length=40)
     name: str = Field(min_length=1, max_length=120)
-    #: Field name → value, secret fields included (see GET /apps for the fields).
+    #: Field name → value, secret fields included (see GET /apps for the fields). The
+    #: OpenAPI document states each app's fields (api/schemas/connection_values.py).
     values: dict[str, str] = Field(default_factory=dict)
     #: Requests per second toward the app; null: the default.
     rate_limit: StrictFloat | None = Field(default=None, ge=0, le=1_000_000)
@@ -33,9 +35,12 @@ class ConnectionUpdate(BaseModel):
 class WebhookSecretRotate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    #: Apps that sign deliveries (Razorpay): the new secret set at the provider.
+    #: Apps that sign deliveries (Razorpay): the new secret set at the provider (required).
     #: Apps authenticated by URL token (Togai): leave out; a new URL is generated.
-    webhook_secret: str | None = Field(default=None, min_length=1)
+    #: Which applies is the stored connection's app: the wrong one for it answers 409.
+    webhook_secret: str | None = Field(
+        default=None, min_length=1, max_length=connection_fields.MAX_VALUE_LENGTH
+    )
 
 
 class ConnectionPublic(BaseModel):

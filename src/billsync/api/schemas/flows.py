@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from billsync.api.schemas.common import Id
 from billsync.app.flow_admin import FlowDetail
 from billsync.engine import preview
 from billsync.engine.templates import FlowTemplate
@@ -80,7 +81,7 @@ class FlowPreviewRequest(BaseModel):
 
     payload: dict[str, Any] | None = None
     #: A stored event's id (404 when there is none).
-    event_id: int | None = Field(default=None, ge=1, le=2**63 - 1)  # a BIGINT id
+    event_id: Id | None = None
     definition: dict[str, Any] | None = None
 
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from billsync.api.schemas.common import Id
 from billsync.app.reconciliation_fixes import MAX_FIX, FixOutcome
 from billsync.store.models import Reconciliation, ReconciliationItem
-
-MAX_ID = 2**63 - 1  #: a BIGINT id
 
 
 class ReconciliationCreate(BaseModel):
@@ -26,8 +24,8 @@ class ReconciliationCreate(BaseModel):
         },
     )
 
-    togai_connection_id: int | None = Field(default=None, ge=1, le=MAX_ID)
-    razorpay_connection_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    togai_connection_id: Id | None = None
+    razorpay_connection_id: Id | None = None
     #: Compare only objects created at or after this time (a date means its midnight UTC).
     since: datetime | None = None
 
@@ -44,7 +42,7 @@ class ReconciliationStarted(BaseModel):
 class FixRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    item_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(min_length=1, max_length=MAX_FIX)
+    item_ids: list[Id] = Field(min_length=1, max_length=MAX_FIX)
 
 
 class ItemPublic(BaseModel):

@@ -34,6 +34,7 @@ CONFLICT = (
     flow_admin.FlowInUseError,
     run_ops.RunStateError,
     reconciliation_ops.ReconciliationStateError,
+    reconciliation_ops.ReconciliationConflictError,
 )
 
 _MESSAGES = {

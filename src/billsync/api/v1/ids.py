@@ -1,4 +1,4 @@
-"""Bounds of numeric ids in paths and queries: the largest a BIGINT column holds."""
+"""Bounds of numeric ids in paths and queries (MAX_ID), query timestamps."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, WithJsonSchema
 
-MAX_ID = 2**63 - 1
+from billsync.api.schemas.common import MAX_ID
+
+__all__ = ["MAX_ID", "IsoDateTime", "as_utc"]
+
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 

@@ -69,14 +69,16 @@ def router(app: App, actor: ActorDependency) -> APIRouter:
         "/reconciliations",
         status_code=202,
         response_model=ReconciliationStarted,
-        responses=responses(400, 422),
+        responses=responses(400, 409, 422),
     )
     async def start_reconciliation(
         body: ReconciliationCreate, who: str = Depends(actor)
     ) -> ReconciliationStarted:
         """Compare both sides in the background, for one pair (both connection ids) or
         every pair that enabled flows bind (neither). Writes nothing to either provider;
-        poll GET /reconciliations/{id} until its status is no longer `running`."""
+        poll GET /reconciliations/{id} until its status is no longer `running`. 409 when
+        an id names no connection or one of the other app, or (neither given) no enabled
+        flow binds a pair: what is stored decides."""
         try:
             rows = await service.start(
                 togai_connection_id=body.togai_connection_id,
@@ -164,7 +166,8 @@ def router(app: App, actor: ActorDependency) -> APIRouter:
         """Repair the selected items through ordinary runs: each is re-read at both
         providers, then one event per item is stored and runs as any event would. Answers
         each item's event and runs, or why nothing was done. Never deletes, refunds or
-        touches an orphan (those items have no fix and are refused)."""
+        touches an orphan (those items have no fix and are refused). 409 for an item of
+        another reconciliation or without a safe fix."""
         try:
             outcomes = await service.fix(reconciliation_id, body.item_ids, actor=who)
         except errors.SyncError as exc:
