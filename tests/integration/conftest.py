@@ -86,7 +86,11 @@ def migrated_pg_schemas() -> Iterator[_MigratedSchemas]:
 
 
 async def _truncate_all(db: Database) -> None:
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    names = [t.name for t in Base.metadata.sorted_tables]
+    if not db.is_sqlite:  # procrastinate's queue (migration 0007), not in the models
+        names += ["procrastinate_events", "procrastinate_periodic_defers"]
+        names += ["procrastinate_jobs", "procrastinate_workers"]
+    tables = ", ".join(f'"{name}"' for name in names)
     async with db.engine.begin() as conn:
         await conn.exec_driver_sql(f"TRUNCATE TABLE {tables} RESTART IDENTITY CASCADE")
 

@@ -16,6 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
+def ours(name: str | None, type_: str, _parents: object) -> bool:
+    """Whether autogenerate compares this object with the models: procrastinate's tables
+    (migration 0007 applies its own schema) are not modelled."""
+    return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))
+
+
 def alembic_config(url: str | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))

@@ -18,7 +18,9 @@ from billsync.store.models import Base
 
 
 def _diff(conn: Connection) -> list[Any]:
-    context = MigrationContext.configure(conn, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        conn, opts={"compare_type": True, "include_name": migrate.ours}
+    )
     return list(compare_metadata(context, Base.metadata))
 
 

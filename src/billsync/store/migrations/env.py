@@ -12,6 +12,7 @@ from alembic import context
 from sqlalchemy.engine import Connection as SyncConnection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from billsync.store.migrate import ours
 from billsync.store.models import Base
 
 target_metadata = Base.metadata
@@ -24,6 +25,7 @@ def _run(connection: SyncConnection) -> None:
         # SQLite cannot ALTER most things: batch mode copies the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=ours,
     )
     with context.begin_transaction():
         context.run_migrations()
