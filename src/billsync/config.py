@@ -6,6 +6,7 @@ No instance exists at import time: `billsync.app` builds one, tests build their 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,6 +58,18 @@ class Settings(BaseSettings):
     reconcile_seconds: float = Field(default=30.0, gt=0)
     #: Fallback poll of the run table when no wake-up arrives.
     worker_poll_seconds: float = Field(default=1.0, gt=0)
+    #: How runs reach executors: `embedded` (the run table is the queue; SQLite, or one
+    #: machine) or `procrastinate` (PostgreSQL jobs; `billsync worker` on any number of
+    #: machines). Unset: procrastinate on PostgreSQL, embedded on SQLite.
+    dispatcher: Literal["embedded", "procrastinate"] | None = None
+    #: procrastinate workers: poll for due jobs (a retry's time) at least this often;
+    #: new jobs arrive at once through PostgreSQL's NOTIFY.
+    job_poll_seconds: float = Field(default=0.5, gt=0)
+    #: procrastinate workers: heartbeat interval, and the silence after which a worker is
+    #: taken for dead and its runs are resumed by another (within about the sum of both
+    #: plus one reaper pass of `job_heartbeat_seconds`).
+    job_heartbeat_seconds: float = Field(default=2.0, gt=0)
+    stalled_worker_seconds: float = Field(default=8.0, gt=0)
     #: Grace period for in-flight runs on shutdown before their leases are released.
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 

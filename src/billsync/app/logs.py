@@ -8,7 +8,7 @@ import structlog
 
 from billsync.config import Settings
 
-QUIET_LOGGERS = ("httpx", "httpcore", "alembic")
+QUIET_LOGGERS = ("httpx", "httpcore", "alembic", "procrastinate")
 
 
 def configure_logging(settings: Settings) -> None:
@@ -33,6 +33,7 @@ def configure_logging(settings: Settings) -> None:
     )
     logging.basicConfig(level=level, format="%(message)s")
     # httpx logs every request URL at INFO (a Togai webhook URL carries its token);
-    # alembic narrates each migration step. Neither belongs in an operator's log.
+    # alembic narrates each migration step; procrastinate logs every job's start and end
+    # (billsync logs the runs). None belongs in an operator's log.
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))

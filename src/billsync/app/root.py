@@ -10,8 +10,10 @@ closes clients and the database.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import structlog
+from sqlalchemy.engine import make_url
 
 from billsync import errors
 from billsync.app.reconcile_schedule import ReconcileSchedule
@@ -21,7 +23,7 @@ from billsync.config import Settings
 from billsync.connectors import spec
 from billsync.connectors.catalogue import default_registry
 from billsync.engine.clients import ClientCache, TransportFor, real_network
-from billsync.engine.dispatch import EmbeddedDispatcher
+from billsync.engine.dispatch import Dispatcher, EmbeddedDispatcher, ProcrastinateDispatcher
 from billsync.engine.hints import HintResolver
 from billsync.engine.intake import Intake
 from billsync.engine.poller import Poller
@@ -34,6 +36,9 @@ from billsync.store import served_url as served_store
 from billsync.store.database import Database
 from billsync.store.rate_limits import RateLimitStore
 from billsync.store.vault import Vault, default_key_file, open_vault
+
+if TYPE_CHECKING:  # procrastinate comes with the optional `postgres` extra
+    from billsync.engine.job_worker import JobWorker
 
 log = structlog.get_logger(__name__)
 
@@ -49,9 +54,10 @@ class App:
     registry: spec.Registry
     clients: ClientCache
     limiters: RateLimiters
-    dispatcher: EmbeddedDispatcher
+    dispatcher: Dispatcher
     runner: Runner
-    worker: Worker
+    #: the embedded claimer, or the procrastinate worker (settings.dispatcher)
+    worker: Worker | JobWorker
     intake: Intake
     poller: Poller
     reconciler: Reconciler
@@ -155,6 +161,23 @@ def listening_url(settings: Settings) -> str:
     return f"http://{shown}:{settings.port}"
 
 
+class DispatcherError(errors.ConfigError):
+    """BILLSYNC_DISPATCHER names a dispatcher the database cannot carry."""
+
+
+def dispatcher_kind(settings: Settings) -> str:
+    """`embedded` or `procrastinate`: the setting, else procrastinate on PostgreSQL."""
+    postgres = make_url(settings.database_url).get_backend_name() == "postgresql"
+    kind = settings.dispatcher or ("procrastinate" if postgres else "embedded")
+    if kind == "procrastinate" and not postgres:
+        raise DispatcherError(
+            "BILLSYNC_DISPATCHER=procrastinate needs PostgreSQL (a postgresql+psycopg:// "
+            "database URL); SQLite runs the embedded dispatcher only: unset "
+            "BILLSYNC_DISPATCHER or set it to embedded"
+        )
+    return kind
+
+
 class DatabaseMissingError(errors.ConfigError):
     """There is no billsync database at the configured URL."""
 
@@ -198,6 +221,7 @@ def build(
     """Wire one App. `transport_for` routes a connection's HTTP (tests: in-process apps)."""
     clock = clock or SystemClock()
     registry = registry or default_registry()
+    kind = dispatcher_kind(settings)
     db = Database(settings.database_url)
     vault = open_app_vault(settings, db)
     # PostgreSQL: one bucket per connection in the database for every process, however
@@ -214,7 +238,14 @@ def build(
         timeout=settings.http_timeout,
         limiters=limiters,
     )
-    dispatcher = EmbeddedDispatcher()
+    dispatcher: EmbeddedDispatcher | ProcrastinateDispatcher
+    if kind == "procrastinate":
+        # Imported here: procrastinate is the optional `postgres` extra, absent on SQLite.
+        from billsync.engine.job_queue import JobQueue
+
+        dispatcher = ProcrastinateDispatcher(JobQueue(settings.database_url))
+    else:
+        dispatcher = EmbeddedDispatcher()
     policy = RetryPolicy(
         max_attempts=settings.retry_max_attempts,
         base=settings.retry_base_seconds,
@@ -229,18 +260,38 @@ def build(
         limiters=limiters,
         lease_seconds=settings.lease_seconds,
         heartbeat_seconds=settings.heartbeat_seconds,
+        dispatcher=dispatcher,
     )
-    worker = Worker(
-        db,
-        runner,
-        dispatcher,
-        clock=clock,
-        slots=settings.worker_slots,
-        lease_seconds=settings.lease_seconds,
-        reconcile_seconds=settings.reconcile_seconds,
-        poll_seconds=settings.worker_poll_seconds,
-        shutdown_grace_seconds=settings.shutdown_grace_seconds,
-    )
+    worker: Worker | JobWorker
+    if isinstance(dispatcher, ProcrastinateDispatcher):
+        from billsync.engine.job_worker import JobWorker
+
+        worker = JobWorker(
+            db,
+            runner,
+            dispatcher,
+            clock=clock,
+            slots=settings.worker_slots,
+            lease_seconds=settings.lease_seconds,
+            reconcile_seconds=settings.reconcile_seconds,
+            poll_seconds=settings.job_poll_seconds,
+            shutdown_grace_seconds=settings.shutdown_grace_seconds,
+            heartbeat_seconds=settings.job_heartbeat_seconds,
+            stalled_seconds=settings.stalled_worker_seconds,
+            reap_seconds=settings.job_heartbeat_seconds,
+        )
+    else:
+        worker = Worker(
+            db,
+            runner,
+            dispatcher,
+            clock=clock,
+            slots=settings.worker_slots,
+            lease_seconds=settings.lease_seconds,
+            reconcile_seconds=settings.reconcile_seconds,
+            poll_seconds=settings.worker_poll_seconds,
+            shutdown_grace_seconds=settings.shutdown_grace_seconds,
+        )
     intake = Intake(db, registry, clients, dispatcher, vault, clock=clock, limiters=limiters)
     poller = Poller(
         db,

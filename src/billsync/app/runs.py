@@ -170,6 +170,8 @@ async def cancel(app: App, run_id: int, *, actor: str = "cli") -> Run:
         if not await runs.cancel(session, run_id, now=now):
             allowed = ", ".join(sorted(s.value for s in sources_of(RunStatus.CANCELLED)))
             raise RunStateError(f"run {run_id} is {previous}; only {allowed} runs can be cancelled")
+        # The entity's next run may go now: a scale-out dispatcher defers its wake-up here.
+        await app.dispatcher.wake(session, [run_id])
         await audit.record(
             session,
             actor=actor,
@@ -179,6 +181,7 @@ async def cancel(app: App, run_id: int, *, actor: str = "cli") -> Run:
             detail={"from": previous},
         )
         fresh = await runs.get(session, run_id, fresh=True)
+    app.dispatcher.notify()
     if fresh is None:
         raise RunNotFoundError(f"no run {run_id}")
     return fresh

@@ -1,4 +1,9 @@
-"""`billsync worker`: a process that only claims and executes runs (no API, no poller).
+"""`billsync worker`: a process that only executes runs (no API, no webhooks, no poller).
+
+On PostgreSQL (procrastinate, the default there) start any number, on any machine, beside
+`billsync serve --no-worker`: each fetches drain jobs, and a dead one's runs are resumed by
+the others within seconds (engine/job_worker.py). With the embedded dispatcher they claim
+from the run table instead.
 
 One Python process runs on one core. `billsync serve --worker-processes N` starts N workers
 beside itself so flows execute on every core of the machine; more can be started by hand
@@ -26,8 +31,10 @@ import time
 import structlog
 import typer
 
+from billsync import errors
 from billsync.app import App, build
 from billsync.app.logs import configure_logging
+from billsync.cli.context import fail
 from billsync.cli.serve import load_settings
 from billsync.config import Settings
 from billsync.store.database import Database
@@ -68,7 +75,11 @@ def worker(
         update["rate_limit_processes"] = rate_limit_processes
     settings = settings.model_copy(update=update)
     configure_logging(settings)
-    asyncio.run(run_worker(build(settings), from_serve=parent_pid is not None))
+    try:
+        app = build(settings)
+    except errors.ConfigError as exc:
+        fail(str(exc))
+    asyncio.run(run_worker(app, from_serve=parent_pid is not None))
 
 
 async def run_worker(app: App, *, from_serve: bool = False) -> None:

@@ -34,6 +34,7 @@ from billsync.clock import Clock, SystemClock
 from billsync.connectors import spec
 from billsync.engine.clients import ClientCache
 from billsync.engine.definitions import DefinitionCache
+from billsync.engine.dispatch import Dispatcher
 from billsync.engine.flow import FlowDefinition, StepDef
 from billsync.engine.ratelimit import RateLimiters
 from billsync.engine.resolver import Begun
@@ -73,6 +74,7 @@ class Runner:
         lease_seconds: float = 60.0,
         heartbeat_seconds: float = 15.0,
         owner: str | None = None,
+        dispatcher: Dispatcher | None = None,
     ) -> None:
         self._db = db
         self._clients = clients
@@ -87,6 +89,7 @@ class Runner:
             policy=policy or RetryPolicy(),
             limiters=limiters or RateLimiters(),
             lease_seconds=lease_seconds,
+            dispatcher=dispatcher,
         )
         self.owner = owner or new_owner_id()
         self._definitions = DefinitionCache()

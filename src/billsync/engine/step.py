@@ -27,6 +27,7 @@ from billsync.clock import Clock
 from billsync.connectors import spec
 from billsync.engine import attempts, calls, mapping
 from billsync.engine.clients import ClientCache
+from billsync.engine.dispatch import Dispatcher
 from billsync.engine.flow import StepDef
 from billsync.engine.inputs import resolve_step_input, step_applies
 from billsync.engine.ratelimit import RateLimiters, connection_rate
@@ -68,8 +69,10 @@ class StepExecutor:
         policy: RetryPolicy,
         limiters: RateLimiters,
         lease_seconds: float,
+        dispatcher: Dispatcher | None = None,
     ) -> None:
         self._db = db
+        self._dispatcher = dispatcher
         self._registry = registry
         self._clients = clients
         self._clock = clock
@@ -356,6 +359,10 @@ class StepExecutor:
                     at=now + timedelta(seconds=decision.delay),
                     error=decision.reason,
                 )
+                if moved and self._dispatcher is not None:
+                    # The retry's wake-up, due at the backoff/Retry-After time, commits with
+                    # the retry_wait status (a scale-out job; embedded: nothing to write).
+                    await self._dispatcher.wake(session, [run.id])
             else:
                 moved = await runs.fail(
                     session,

@@ -213,6 +213,35 @@ async def claim_many(
     return sorted(result.scalars().all())
 
 
+#: PostgreSQL only (the procrastinate dispatcher): one entity's oldest unfinished run, if it
+#: is due and claimable. The same FIFO rule as _CLAIMABLE, narrowed to one entity key.
+_CLAIMABLE_OF_ENTITY = (
+    _claimable_stmt()
+    .where(_RUN.c.entity_key == sa.bindparam("entity"))
+    .with_for_update(skip_locked=True)
+)
+
+
+async def claim_entity(
+    session: AsyncSession, entity_key: str, *, owner: str, now: datetime, lease_seconds: float
+) -> int | None:
+    """Lease the entity's oldest unfinished run if it is due and claimable; its id.
+
+    Nothing when that run is running elsewhere, waits for a retry that is not due, or the
+    entity has no unfinished run: later runs of the entity are never candidates (invariant 6),
+    whoever asks and in whatever order the wake-ups arrive."""
+    found = await session.execute(
+        _CLAIMABLE_OF_ENTITY, {"now": now, "limit": 1, "entity": entity_key}
+    )
+    run_id = found.scalar_one_or_none()
+    if run_id is None:
+        return None
+    lease = {"b_owner": owner, "b_expires": now + timedelta(seconds=lease_seconds), "b_now": now}
+    result = await prepared.run(session, _CLAIM_ONE, {"run_id": run_id, **lease})
+    claimed = result.scalar_one_or_none()
+    return None if claimed is None else int(claimed)
+
+
 async def take_lease(
     session: AsyncSession, run_id: int, *, owner: str, now: datetime, lease_seconds: float
 ) -> bool:
