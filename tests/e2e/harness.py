@@ -109,6 +109,8 @@ class Stack:
     _log: Any = None
     #: more environment for `billsync serve` (e.g. BILLSYNC_WORKER_PROCESSES)
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: more arguments for `billsync serve` (e.g. --no-worker)
+    serve_args: list[str] = field(default_factory=list)
     #: template key → its options, for the flows `wire` makes
     template_options: dict[str, dict[str, bool]] = field(default_factory=dict)
 
@@ -164,9 +166,8 @@ class Stack:
             )
             assert r.status_code == 201, r.text
 
-    def start_billsync(self) -> None:
-        assert self.proc is None or self.proc.poll() is not None
-        port = int(self.billsync_url.rsplit(":", 1)[1])
+    def env(self) -> dict[str, str]:
+        """The environment of the billsync processes the test starts."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("BILLSYNC_")}
         env.update(FAST)
         env.update(
@@ -176,10 +177,17 @@ class Stack:
             }
         )
         env.update(self.extra_env)
+        return env
+
+    def start_billsync(self) -> None:
+        assert self.proc is None or self.proc.poll() is not None
+        port = int(self.billsync_url.rsplit(":", 1)[1])
+        env = self.env()
         if self._log is None:
             self._log = (self.workdir / "billsync.log").open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "billsync", "serve", "--port", str(port), "--db", self.db_url],
+            [sys.executable, "-m", "billsync", "serve", "--port", str(port), "--db", self.db_url]
+            + self.serve_args,
             env=env,
             cwd=self.workdir,
             stdout=self._log,
