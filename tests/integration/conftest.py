@@ -87,7 +87,7 @@ def migrated_pg_schemas() -> Iterator[_MigratedSchemas]:
 
 async def _truncate_all(db: Database) -> None:
     names = [t.name for t in Base.metadata.sorted_tables]
-    if not db.is_sqlite:  # procrastinate's queue (migration 0007), not in the models
+    if not db.is_sqlite:  # procrastinate's queue (migration 0009), not in the models
         names += ["procrastinate_events", "procrastinate_periodic_defers"]
         names += ["procrastinate_jobs", "procrastinate_workers"]
     tables = ", ".join(f'"{name}"' for name in names)

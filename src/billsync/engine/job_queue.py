@@ -9,7 +9,7 @@ claim query and cannot reorder or double anything.
 
 Jobs are deferred on the caller's psycopg connection (`defer`), inside the transaction that
 makes the runs runnable: they commit or roll back with the runs. procrastinate's schema is
-applied by billsync's own migrations (0007).
+applied by billsync's own migrations (0009).
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ is installed later; a procrastinate upgrade that changes its schema ships as a n
 copying procrastinate's migration files. SQLite has no procrastinate (the embedded
 dispatcher claims from the run table), so this revision does nothing there.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0009
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
