@@ -18,7 +18,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 def ours(name: str | None, type_: str, _parents: object) -> bool:
     """Whether autogenerate compares this object with the models: procrastinate's tables
-    (migration 0007 applies its own schema) are not modelled."""
+    (migration 0009 applies its own schema) are not modelled."""
     return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))
 
 
