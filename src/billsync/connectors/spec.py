@@ -214,6 +214,9 @@ class HintResolution:
     list_pages: int | None = None
     #: entity ids whose hints stay for a later round (a fetch failed: 5xx, timeout)
     unresolved: frozenset[str] = frozenset()
+    #: where the next sweep of this kind's list may start (an opaque list token; None: no
+    #: page was read this time, keep the previous one; "": the API refused it, drop it)
+    resume: str | None = None
 
 
 class HintParser(Protocol):
@@ -233,10 +236,12 @@ class HintResolver(Protocol):
         known: Known,
         *,
         list_pages: int | None = None,
+        resume: str | None = None,
     ) -> HintResolution:
         """Re-fetch the entities `hints` (all of one kind) name and return their events.
         `known` (external ids → those already in the inbox) lets it skip what is stored;
-        `list_pages` is what the last sweep of this kind's list cost. A failed fetch leaves
+        `list_pages` is what the last sweep of this kind's list cost, `resume` where the
+        last sweep that reached the list's end started its last page. A failed fetch leaves
         its entity in `unresolved`; raises only when nothing could be resolved."""
         ...
 

@@ -70,6 +70,8 @@ class HintResolver:
         self._task: asyncio.Task[None] | None = None
         #: (connection, kind) → pages the last list sweep took
         self._list_pages: dict[tuple[int, str], int] = {}
+        #: (connection, kind) → where the next sweep of that list resumes
+        self._resume: dict[tuple[int, str], str] = {}
         self.rounds = 0  #: completed rounds, for tests
         #: a round left some hints for later (a fetch failed): retry after a pause
         self._partial = False
@@ -132,12 +134,17 @@ class HintResolver:
                         [h.hint for h in batch],
                         known,
                         list_pages=self._list_pages.get((row.id, kind)),
+                        resume=self._resume.get((row.id, kind)),
                     )
             except errors.RateLimitedError as exc:
                 bucket.penalize(exc.retry_after)
                 raise
             if found.list_pages is not None:
                 self._list_pages[(row.id, kind)] = found.list_pages
+            if found.resume:
+                self._resume[(row.id, kind)] = found.resume
+            elif found.resume == "":
+                self._resume.pop((row.id, kind), None)
             done = [h.id for h in batch if h.hint.entity_id not in found.unresolved]
             # Stored kind by kind: an invoice's resolution asks whether its account's
             # event is in the inbox.

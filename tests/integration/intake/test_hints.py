@@ -137,6 +137,31 @@ async def test_invoice_hints_use_the_due_list_and_the_known_accounts(env: Env) -
     assert "togaiAccountId" in quiet_event.payload["account"]  # the fetched account itself
 
 
+async def test_the_next_round_resumes_the_list_where_the_last_sweep_ended(env: Env) -> None:
+    """A burst keeps adding DUE invoices: each round reads the list from where the previous
+    one read its last page (keyset tokens), not from the start again."""
+    await env.new_account("acct-burst")
+    first = [await _due_invoice(env, "acct-burst", 100 + i) for i in range(120)]  # 3 pages
+    for invoice_id in first:
+        await env.http.post(env.togai_hook, json=_invoice_hint(invoice_id))
+    before = await _togai_calls(env)
+    assert await env.app.hints.resolve_once() == 120
+    assert (await _togai_calls(env) - before)["GET /invoices"] == 3
+
+    later = [await _due_invoice(env, "acct-burst", 500 + i) for i in range(60)]
+    for invoice_id in later:
+        await env.http.post(env.togai_hook, json=_invoice_hint(invoice_id))
+    before = await _togai_calls(env)
+    assert await env.app.hints.resolve_once() == 60
+
+    calls = await _togai_calls(env) - before
+    # The last page again (invoices 101-150) and the new one (151-180): two list calls where
+    # a sweep from the start would read four.
+    assert calls == Counter({"GET /invoices": 2, "GET /accounts/{account_id}": 1})
+    stored = {e.external_id for e in await _events(env)}
+    assert {f"invoice:{i}:DUE" for i in [*first, *later]} <= stored
+
+
 async def test_a_voided_invoice_hint_is_fetched_and_reported_as_voided(env: Env) -> None:
     await env.new_account("acct-v")
     first = await _due_invoice(env, "acct-v", 100)

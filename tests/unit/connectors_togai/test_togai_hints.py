@@ -115,3 +115,53 @@ async def test_parse_hint_reads_without_calling() -> None:
     assert not isinstance(other, Hint) and other.trigger is None
     with pytest.raises(errors.RejectedError):
         APP.parse_hint({}, b"[1, 2]")
+
+
+async def test_the_next_sweep_resumes_where_the_last_one_read_its_last_page() -> None:
+    fake = FakeTogai()
+    fake.page_size = 5
+    ids = _accounts(fake, 20)
+    first = await APP.resolve_hints(
+        _client(fake), "account", [Hint("account", i) for i in ids], _nothing_known
+    )
+    assert len(first.events) == 20 and first.list_pages == 4
+    assert first.resume == "15|"  # the token that read the last page
+    new = [fake.add_account(account_id=f"B{i}")["id"] for i in range(4)]
+    fake.requests.clear()
+    # An older account's hint too: it lies before the resume point.
+    hinted = [*new, ids[1]]
+    again = await APP.resolve_hints(
+        _client(fake),
+        "account",
+        [Hint("account", i) for i in hinted],
+        _nothing_known,
+        list_pages=first.list_pages,
+        resume=first.resume,
+    )
+    assert sorted(e.external_id for e in again.events) == sorted(
+        f"account:{i}:created" for i in hinted
+    )
+    # Two pages from the resume point find the new ones (a sweep from the start would read
+    # five; a GET each, five); the old one, before that point, is fetched alone.
+    assert _calls(fake) == ["GET /accounts"] * 2 + [f"GET /accounts/{ids[1]}"]
+    assert [r.url.params.get("nextToken") for r in fake.requests[:2]] == ["15|", "20|"]
+    assert again.resume == "20|" and again.list_pages is None
+
+
+async def test_a_refused_resume_token_is_dropped_and_nothing_is_lost() -> None:
+    fake = FakeTogai()
+    ids = _accounts(fake, 6)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("nextToken") == "stale":
+            fake.requests.append(request)
+            return httpx.Response(400, json={"message": "Invalid nextToken"})
+        return fake.handle(request)
+
+    client = TogaiClient(TOKEN, base_url="http://togai.test", transport=httpx.MockTransport(handle))
+    found = await APP.resolve_hints(
+        client, "account", [Hint("account", ids[5])], _nothing_known, list_pages=3, resume="stale"
+    )
+    assert [e.external_id for e in found.events] == [f"account:{ids[5]}:created"]
+    assert _calls(fake) == ["GET /accounts", f"GET /accounts/{ids[5]}"]
+    assert found.resume == ""  # the engine forgets it

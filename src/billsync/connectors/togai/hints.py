@@ -9,6 +9,12 @@ they arrive and hands them here in batches, one kind at a time (accounts first):
   (`GET /accounts?pageSize=100`, `GET /invoices?status=DUE&pageSize=50`) and every hinted
   entity found there resolved from it; a sweep never reads more pages than the hints left
   to find, so it costs at most what one GET per hint would;
+- a sweep first resumes where the previous one read its last page (`resume`, an opaque
+  nextToken): Togai pages by keyset, so entities added since then are found in the pages
+  from there on without re-reading the whole list; whatever that does not find is swept
+  from the start as above (or fetched one by one). Where new entities land in the list
+  order is UNCONFIRMED for the real API; the fallback keeps the result the same either way,
+  only the calls differ;
 - what a sweep did not find (an invoice no longer DUE, a stale or forged id, a sweep cut
   short) is fetched one by one, as the immediate path does.
 
@@ -24,6 +30,7 @@ predefined flows do not read.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -57,12 +64,27 @@ async def resolve_hints(
     known: Known,
     *,
     list_pages: int | None = None,
+    resume: str | None = None,
 ) -> HintResolution:
     if kind == ACCOUNT:
-        return await _accounts(client, hints, known, list_pages)
+        return await _accounts(client, hints, known, _Position(list_pages, resume))
     if kind == INVOICE:
-        return await _invoices(client, hints, known, list_pages)
+        return await _invoices(client, hints, known, _Position(list_pages, resume))
     return HintResolution()
+
+
+@dataclass
+class _Position:
+    """What the engine remembers of a kind's list between rounds, updated by the sweeps."""
+
+    list_pages: int | None
+    resume: str | None
+    #: pages a full sweep read this round (None: none ran)
+    swept_pages: int | None = None
+    #: the nextToken of the last page read this round (None: no page read)
+    last_page: str | None = None
+    #: the API refused `resume`: the engine drops it
+    forget: bool = False
 
 
 def _first_seen(hints: Sequence[Hint]) -> dict[str, datetime | None]:
@@ -83,21 +105,16 @@ def _worth_a_sweep(wanted: int, list_pages: int | None) -> bool:
 
 
 async def _accounts(
-    client: TogaiClient, hints: Sequence[Hint], known: Known, list_pages: int | None
+    client: TogaiClient, hints: Sequence[Hint], known: Known, position: _Position
 ) -> HintResolution:
     when = _first_seen(hints)
     stored = await _stored(known, list(when), account_external_id)
     wanted = [i for i in when if i not in stored]
-    found: dict[str, Account] = {}
-    pages = None
-    left: set[str] = set()
-    if _worth_a_sweep(len(wanted), list_pages):
-        found, pages, cut = await _sweep(
-            lambda token: client.list_accounts(next_token=token, page_size=ACCOUNT_PAGE_SIZE),
-            set(wanted),
-        )
-        if cut:
-            left = set(wanted) - set(found)
+    found, left = await _listed(
+        lambda token: client.list_accounts(next_token=token, page_size=ACCOUNT_PAGE_SIZE),
+        wanted,
+        position,
+    )
     events: list[IncomingEvent] = []
     for account_id in wanted:
         if account_id in left:
@@ -112,16 +129,48 @@ async def _accounts(
                 left.add(account_id)
                 continue
         events.append(account_event(account, when[account_id]))
-    return _done(events, pages, left, len(wanted))
+    return _done(events, position, left, len(wanted))
 
 
-async def _sweep(fetch: Any, wanted: set[str]) -> tuple[dict[str, Any], int, bool]:
-    """Pages of a list until every wanted id is found, the list ends, or the pages read
-    reach the ids left to find (a GET each would cost no more). Returns what was found, the
-    pages the whole list takes at least (so a list longer than the cap is not swept again
-    for as few), and whether a failed page (5xx, timeout) cut the sweep short."""
+async def _listed(
+    fetch: Any, wanted: Sequence[str], position: _Position
+) -> tuple[dict[str, Any], set[str]]:
+    """The wanted entities found in the list: first from where the last sweep left off,
+    then, for what is still missing and worth it, from the start. Returns what was found
+    and the ids a failed page left unknown (to retry later, not to fetch one by one)."""
     found: dict[str, Any] = {}
-    token: str | None = None
+    if position.resume is not None and wanted:
+        try:
+            part, _, last, cut = await _sweep(fetch, set(wanted), start=position.resume)
+        except errors.RejectedError:
+            part, last, cut = {}, None, False  # a token the API no longer takes
+            position.forget = True
+        found.update(part)
+        position.last_page = last or position.last_page
+        if cut:
+            return found, set(wanted) - set(found)
+    rest = [i for i in wanted if i not in found]
+    if not _worth_a_sweep(len(rest), position.list_pages):
+        return found, set()
+    part, pages, last, cut = await _sweep(fetch, set(rest))
+    found.update(part)
+    position.swept_pages = pages
+    position.last_page = last or position.last_page
+    return found, (set(rest) - set(part)) if cut else set()
+
+
+async def _sweep(
+    fetch: Any, wanted: set[str], start: str | None = None
+) -> tuple[dict[str, Any], int, str | None, bool]:
+    """Pages of a list from `start` (None: the first page) until every wanted id is found,
+    the list ends, or the pages read reach the ids left to find (a GET each would cost no
+    more). Returns what was found, the pages the whole list takes at least (so a list
+    longer than the cap is not swept again for as few), the nextToken of the last page that
+    held entities (where a later sweep can resume), and whether a failed page (5xx,
+    timeout) cut the sweep short."""
+    found: dict[str, Any] = {}
+    token = start
+    last: str | None = None
     pages = 0
     while True:
         try:
@@ -129,20 +178,22 @@ async def _sweep(fetch: Any, wanted: set[str]) -> tuple[dict[str, Any], int, boo
         except errors.UnavailableError:
             if not found:
                 raise
-            return found, max(pages, 1), True
+            return found, max(pages, 1), last, True
         pages += 1
+        if page.data and token is not None:
+            last = token
         for item in page.data:
             if item.id in wanted:
                 found[item.id] = item
         token = page.next_token
         if not token or not page.data or len(found) == len(wanted):
-            return found, pages, False
+            return found, pages, last, False
         if pages >= len(wanted) - len(found):
-            return found, 2 * pages, False
+            return found, 2 * pages, last, False
 
 
 def _done(
-    events: list[IncomingEvent], pages: int | None, left: set[str], wanted: int
+    events: list[IncomingEvent], position: _Position, left: set[str], wanted: int
 ) -> HintResolution:
     if left and not events and len(left) == wanted:
         raise errors.UnavailableError(
@@ -150,11 +201,12 @@ def _done(
             app="togai",
             operation="resolve hints",
         )
-    return HintResolution(events, pages, frozenset(left))
+    resume = position.last_page or ("" if position.forget else None)
+    return HintResolution(events, position.swept_pages, frozenset(left), resume)
 
 
 async def _invoices(
-    client: TogaiClient, hints: Sequence[Hint], known: Known, list_pages: int | None
+    client: TogaiClient, hints: Sequence[Hint], known: Known, position: _Position
 ) -> HintResolution:
     when = _first_seen(hints)
     # The most telling hint per invoice: a change (update/void) outranks "generated".
@@ -170,19 +222,13 @@ async def _invoices(
     wanted = [
         i for i in ids if i not in void_known and not (i in due_known and hint_of[i] in _GENERATED)
     ]
-    found: dict[str, Invoice] = {}
-    pages = None
-    left: set[str] = set()
-    if _worth_a_sweep(len(wanted), list_pages):
 
-        def due_page(token: str | None) -> Any:
-            if token is None:
-                return client.list_invoices(status="DUE", page_size=MAX_PAGE_SIZE)
-            return client.list_invoices(next_token=token)  # later pages carry the filter
+    def due_page(token: str | None) -> Any:
+        if token is None:
+            return client.list_invoices(status="DUE", page_size=MAX_PAGE_SIZE)
+        return client.list_invoices(next_token=token)  # later pages carry the filter
 
-        found, pages, cut = await _sweep(due_page, set(wanted))
-        if cut:
-            left = set(wanted) - set(found)
+    found, left = await _listed(due_page, wanted, position)
     invoices: list[tuple[str, Invoice]] = []
     for invoice_id in wanted:
         if invoice_id in left:
@@ -223,7 +269,7 @@ async def _invoices(
             accounts[owner] = account
         event = invoice_event(trigger, invoice, _as_account(account), when[invoice.id])
         events.append(event)
-    return _done(events, pages, left, len(wanted))
+    return _done(events, position, left, len(wanted))
 
 
 def _account_from(invoice: Invoice) -> dict[str, Any] | None:
