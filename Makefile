@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint check install chromium bench clean
+.PHONY: run test lint check install chromium bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,8 +22,8 @@ chromium:
 	  else echo "chromium missing: sudo apt-get install -y chromium"; fi; }
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench docs/screenshots
+	$(BIN)/ruff format --check src tests bench docs/screenshots
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -32,6 +32,10 @@ test: $(STAMP) chromium lint
 
 run: $(STAMP)
 	$(BIN)/billsync demo --seed 5
+
+# The README's screenshots, from the real demo in Debian's Chromium (docs/screenshots/capture.py).
+screenshots: $(STAMP) chromium
+	$(BIN)/python docs/screenshots/capture.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/sandbox_throughput.py

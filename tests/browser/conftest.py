@@ -3,15 +3,14 @@ poller) on free ports over a temporary SQLite database, driven by Debian's Chrom
 
 Nothing is configured up front except one admin API token: the tests add the connections,
 bind the flows and register the webhook URLs through the UI, as an operator would.
-Screenshots go to test-artifacts/browser/ (gitignored); with UPDATE_DOCS_SCREENSHOTS=1 the
-flows page and a run page are also copied to docs/screenshots/ for the README.
+Screenshots go to test-artifacts/browser/ (gitignored). The README's screenshots come from
+the real demo instead: docs/screenshots/capture.py (`make screenshots`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -44,7 +43,6 @@ CHROMIUM_ARGS = [
 ]
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
-DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
 
 TOGAI_TOKEN = "togai_browser_token"
 RAZORPAY_KEY_ID = "rzp_test_browser"
@@ -147,11 +145,8 @@ def page(stack: Stack, browser: Browser) -> Iterator[Page]:
         context.close()
 
 
-def screenshot(page: Page, name: str, *, docs: bool = False) -> Path:
+def screenshot(page: Page, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
-    if docs and os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":
-        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, DOCS_SCREENSHOTS / f"{name}.png")
     return path

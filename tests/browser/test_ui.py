@@ -151,7 +151,7 @@ def test_a_new_togai_account_runs_and_succeeds(page: Page, stack: Stack) -> None
     expect(customer).to_contain_text(account_id)  # the resolved input
     expect(customer).to_contain_text("cust_")  # the output
     expect(customer.locator(".attempts")).to_contain_text("succeeded")
-    screenshot(page, "run", docs=True)
+    screenshot(page, "run")
 
 
 def test_a_dead_run_is_replayed_to_success(page: Page, stack: Stack) -> None:
@@ -236,7 +236,7 @@ def test_custom_flow_with_two_actions_validation_and_preview(page: Page) -> None
 
     page.goto("/ui/flows")
     expect(page.locator("#flows")).to_contain_text("Account check, then customer")
-    screenshot(page, "flows", docs=True)
+    screenshot(page, "flows")
 
 
 def test_an_invoice_is_synced_and_its_payment_recorded(page: Page, stack: Stack) -> None:

@@ -185,6 +185,10 @@ def _print_table(reports: Sequence[Report], summary: dict[str, int]) -> None:
             f"Togai {pair.togai_id} ↔ Razorpay {pair.razorpay_id}: {len(report.items)} "
             f"compared, {len(drifting)} drifting ({calls} calls)"
         )
+        if not drifting:
+            # An empty table would only squeeze the title into its narrow width.
+            console.print(title, highlight=False)
+            continue
         table = Table(title=title, title_justify="left")
         for column in ("kind", "state", "togai id", "razorpay id", "detail", "fix"):
             table.add_column(column, overflow="fold")
