@@ -1,10 +1,13 @@
-"""Two `billsync serve` processes on one PostgreSQL database share one Togai connection
-limited to R requests/s, and the Togai sandbox allows R/s: the processes together take
-their tokens from one bucket in the database, so the sandbox answers no 429, and every
-effect happens exactly once."""
+"""Two `billsync serve` processes on one PostgreSQL database (the embedded claimer).
+
+They share one Togai connection limited to R requests/s, and the Togai sandbox allows R/s:
+the processes together take their tokens from one bucket in the database, so the sandbox
+answers no 429, and every effect happens exactly once. And they poll each connection once
+per interval between them, not once each."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -34,6 +37,7 @@ def _start_serve(stack: Stack, port: int) -> subprocess.Popen[bytes]:
     """Another `billsync serve` on the stack's database (the way the stack starts its own)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BILLSYNC_")}
     env.update(FAST)
+    env.update(stack.extra_env)
     env.update({"BILLSYNC_SECRET_KEYS": stack.key, "BILLSYNC_PUBLIC_URL": stack.billsync_url})
     log = (stack.workdir / f"billsync-{port}.log").open("ab")
     proc = subprocess.Popen(
@@ -107,3 +111,33 @@ async def test_two_processes_share_one_togai_rate_limit(
     await stack.clear_faults()
     await _assert_exactly_once(stack, made, paid=False)
     assert second_serve[0].poll() is None and stack.proc is not None and stack.proc.poll() is None
+
+
+async def _payment_list_reads(stack: Stack) -> int:
+    """Razorpay `GET /v1/payments` calls so far: one per catch-up poll while none exist."""
+    assert stack.razorpay is not None
+    stats = (await stack.razorpay.get("/_sandbox/stats")).json()["requests"]
+    return sum(
+        n
+        for route, counts in stats.items()
+        if "/v1/payments" in route
+        for status, n in counts.items()
+        if status == "200"
+    )
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_two_processes_poll_a_connection_once_per_interval(
+    stack: Stack, second_serve: list[subprocess.Popen[bytes]]
+) -> None:
+    # The Razorpay connection's catch-up walk runs every second (the stack's option); its
+    # list read is one request per poll while there are no payments.
+    second_serve.append(_start_serve(stack, free_port()))
+    await asyncio.sleep(2)  # both processes past their first polls
+    before, started = await _payment_list_reads(stack), time.monotonic()
+    await asyncio.sleep(8)
+    polls = await _payment_list_reads(stack) - before
+    seconds = time.monotonic() - started
+    # One process alone polls at most once a second; two without the claim poll twice as
+    # often. Between them: once per interval (+1 for a poll in flight at either end).
+    assert 0.5 * seconds <= polls <= seconds + 1, (polls, seconds)

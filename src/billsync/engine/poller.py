@@ -9,6 +9,13 @@ change already delivered by webhook creates nothing new) and the new cursor is s
 transaction that stores them, so a crash between the two can neither lose nor double an
 event. Every request takes a token from the connection's rate-limit bucket, shared with the
 runner.
+
+Once per cluster: every process that polls (each `billsync serve`) may see the same targets,
+but a target is polled by the process holding its claim (store/periodic.py): the holder
+renews it at each poll, on its own interval; another process takes the target over only when
+the claim is overdue by half an interval (its holder stopped or died), or when a user asks
+for a poll now (`kick`, e.g. a flow was enabled). So two processes on one database poll a
+connection once per interval, not twice.
 """
 
 from __future__ import annotations
@@ -17,8 +24,10 @@ import asyncio
 import contextlib
 import functools
 import math
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import structlog
 
@@ -30,7 +39,7 @@ from billsync.engine.clients import ClientCache
 from billsync.engine.flow import parse_flow
 from billsync.engine.intake import Intake, PollCursor
 from billsync.engine.ratelimit import RateLimiters, connection_rate
-from billsync.store import connections, cursors, events, flows
+from billsync.store import connections, cursors, events, flows, periodic
 from billsync.store.database import Database
 from billsync.store.models import Connection
 
@@ -58,6 +67,7 @@ class PollReport:
     runs: int = 0
     failed: int = 0  #: polls that raised (logged; retried next interval)
     deferred: int = 0  #: polls put off while webhooks arrive (see Poller.defer_to_webhooks)
+    elsewhere: int = 0  #: due polls another process holds the claim of (polls them itself)
 
 
 class Poller:
@@ -88,6 +98,9 @@ class Poller:
         #: connection id → loop time webhook hints were last resolved for it (see defer)
         self._webhooks_seen: Callable[[int], float | None] = lambda _connection_id: None
         self._last_polled: dict[tuple[int, str], float] = {}
+        #: this poller's name in the poll claims it holds (store/periodic.py)
+        self.holder = uuid.uuid4().hex
+        self._forced = False  #: kick(): the next round polls every target, claimed or not
 
     def defer_to_webhooks(self, last_seen: Callable[[int], float | None]) -> None:
         """While a connection's webhooks are demonstrably arriving (`last_seen`: when hints
@@ -169,6 +182,9 @@ class Poller:
         `only_due`); a failing target does not stop the others."""
         report = PollReport()
         loop = asyncio.get_running_loop()
+        # An explicit round (not only_due) or a kick polls now, taking over other claims.
+        forced = self._forced or not only_due
+        self._forced = False
         targets = await self.targets()
         current = {(t.connection_id, t.trigger) for t in targets}
         for gone in set(self._next_due) - current:
@@ -182,8 +198,11 @@ class Poller:
                 self._next_due[key] = loop.time() + self._intervals.get(key, self.interval)
                 report.deferred += 1
                 continue
-            self._last_polled[key] = loop.time()
             try:
+                if not await self._claim(target, force=forced):
+                    report.elsewhere += 1
+                    continue
+                self._last_polled[key] = loop.time()
                 events, stored, run_count = await self.poll_target(target)
             except errors.SyncError as exc:
                 report.failed += 1
@@ -208,6 +227,21 @@ class Poller:
             report.runs += run_count
         self.rounds += 1
         return report
+
+    async def _claim(self, target: PollTarget, *, force: bool) -> bool:
+        """Whether this process polls `target` now (it holds, or takes, the target's claim)."""
+        interval = self._intervals.get((target.connection_id, target.trigger), self.interval)
+        now = self._clock.now()
+        async with self._db.write() as session:
+            return await periodic.claim(
+                session,
+                f"poll:{target.connection_id}:{target.trigger}",
+                holder=self.holder,
+                now=now,
+                # Half an interval late: the holder has missed its poll (stopped or died).
+                due_at=now + timedelta(seconds=1.5 * interval),
+                force=force,
+            )
 
     async def poll_target(self, target: PollTarget) -> tuple[int, int, int]:
         """Poll one trigger of one connection: (events seen, stored, runs created)."""
@@ -266,6 +300,7 @@ class Poller:
         """Poll every target now instead of waiting for its interval (e.g. a flow was just
         enabled)."""
         self._next_due.clear()
+        self._forced = True
         self._kick.set()
 
     @property

@@ -221,6 +221,18 @@ class RateLimitBucket(Base):
     penalized_at: Mapped[float] = mapped_column(sa.Float)
 
 
+class PeriodicClaim(Base):
+    """Who does a piece of periodic work (one poll target) for every process on the database,
+    and until when: another process takes it over only once `due_at` has passed
+    (store/periodic.py)."""
+
+    __tablename__ = "periodic_claim"
+
+    name: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    holder: Mapped[str] = mapped_column(sa.String(64))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class WebhookHint(Base):
     """An unsigned webhook's claim that an entity changed, stored before the delivery is
     acknowledged and resolved later (re-fetched, many per list call) into events. A
