@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     #: Seconds a /metrics database snapshot is reused (scrapes in between cost no query).
     metrics_cache_seconds: float = Field(default=10.0, ge=0)
+    #: Refused admin tokens (API bearer, UI login) one client address may present per
+    #: 5 minutes before it must wait (app/throttle.py).
+    auth_failures: int = Field(default=5, ge=1)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"

@@ -102,3 +102,20 @@ async def test_openapi_and_docs_are_served(env: Env) -> None:
     assert runs["security"] == [{"AdminToken": []}]
     assert "security" not in schema["paths"]["/api/v1/health"]["get"]
     assert (await env.anon.get("/docs")).status_code == 200
+
+
+async def test_refused_tokens_are_throttled_per_address(env: Env) -> None:
+    _, token = await tokens.create(env.app, "good")
+    good = {"Authorization": f"Bearer {token}"}
+    wrong = {"Authorization": "Bearer bst_guess"}
+    for _ in range(env.app.settings.auth_failures):
+        assert (await env.anon.get("/api/v1/flows", headers=wrong)).status_code == 401
+    # Over the limit: 429 with Retry-After, whatever the token (it is not even checked).
+    for headers in (wrong, good):
+        r = await env.anon.get("/api/v1/flows", headers=headers)
+        assert r.status_code == 429, r.text
+        assert 0 < int(r.headers["retry-after"]) <= 300
+    # No token is no guess: still the plain 401.
+    assert (await env.anon.get("/api/v1/flows")).status_code == 401
+    document = (await env.http.get("/openapi.json")).json()
+    assert "429" in document["paths"]["/api/v1/flows"]["get"]["responses"]

@@ -2,7 +2,10 @@
 
 The dependency answers 401 with `WWW-Authenticate: Bearer` when the header is missing,
 malformed, unknown or revoked, and otherwise yields the audit actor ("api:<token name>").
-A token that is presented but refused is logged with the client address (never the token).
+A token that is presented but refused is logged with the client address (never the token)
+and counted: after BILLSYNC_AUTH_FAILURES of them in 5 minutes the address is answered 429
+with Retry-After, its tokens unchecked, until the window passes (app/throttle.py). A
+request without a token is not a guess and is not counted.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from billsync.app import App, audit, tokens
+from billsync.app.throttle import FailureThrottle
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +39,7 @@ UNAUTHORIZED = HTTPException(
 
 def actor_dependency(app: App) -> ActorDependency:
     """The dependency authenticating requests to `app`; it returns the audit actor."""
+    attempts = FailureThrottle(max_failures=app.settings.auth_failures)
 
     async def require_token(
         request: Request,
@@ -42,13 +47,20 @@ def actor_dependency(app: App) -> ActorDependency:
     ) -> str:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise UNAUTHORIZED
+        address = request.client.host if request.client else "unknown"
+        wait = attempts.retry_after(address)
+        if wait:
+            raise HTTPException(
+                status_code=429,
+                detail=f"too many refused tokens from your address; try again in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
         name = await tokens.authenticate(app, credentials.credentials)
         if name is None:
-            log.warning(
-                "api token refused",
-                client=request.client.host if request.client else "unknown",
-                path=request.url.path,
-            )
+            attempts.failed(address)
+            log.warning("api token refused", client=address, path=request.url.path)
+            if attempts.retry_after(address):
+                log.warning("api token throttled", client=address, window=attempts.window)
             raise UNAUTHORIZED
         return audit.api_actor(name)
 

@@ -2,7 +2,7 @@
 
 The token is checked against its stored SHA-256 digest and forgotten: the session cookie
 keeps only the token's name (and its session epoch). Failed logins are logged with the
-client address, never the token typed, and throttled per address (web/throttle.py).
+client address, never the token typed, and throttled per address (app/throttle.py).
 Logging out ends the session server-side: every session of that token (web/session.py).
 """
 
@@ -13,8 +13,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from billsync.app import tokens
+from billsync.app.throttle import FailureThrottle
 from billsync.web import session as sessions
-from billsync.web.throttle import LoginThrottle
 from billsync.web.ui import PREFIX, Ui, text
 
 log = structlog.get_logger(__name__)
@@ -24,9 +24,9 @@ def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def router(ui: Ui, throttle: LoginThrottle | None = None) -> APIRouter:
+def router(ui: Ui, throttle: FailureThrottle | None = None) -> APIRouter:
     routes = APIRouter(include_in_schema=False)
-    attempts = throttle or LoginThrottle()
+    attempts = throttle or FailureThrottle(max_failures=ui.app.settings.auth_failures)
 
     def login_page(
         request: Request, found: sessions.Session, error: str = "", status_code: int = 401

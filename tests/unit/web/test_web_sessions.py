@@ -10,8 +10,8 @@ import time
 import pytest
 import structlog
 
+from billsync.app.throttle import FailureThrottle
 from billsync.web import session as sessions
-from billsync.web.throttle import LoginThrottle
 from tests.unit.web.test_web_pages import CSRF, Ui, _login, ui  # noqa: F401 (fixture)
 
 
@@ -53,7 +53,7 @@ def test_an_idle_session_expires_and_a_used_one_is_renewed() -> None:
 
 
 def test_the_throttle_counts_failures_per_address_in_a_window() -> None:
-    throttle = LoginThrottle(max_failures=3, window=60)
+    throttle = FailureThrottle(max_failures=3, window=60)
     for i in range(3):
         assert throttle.retry_after("10.0.0.1", now=100 + i) == 0
         throttle.failed("10.0.0.1", now=100 + i)

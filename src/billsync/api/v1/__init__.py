@@ -38,5 +38,5 @@ def router(app: App) -> APIRouter:
     api = APIRouter(prefix=PREFIX)
     api.include_router(health.router(app))
     for factory in NOUNS:
-        api.include_router(factory(app, actor), responses=responses(401))
+        api.include_router(factory(app, actor), responses=responses(401, 429))
     return api

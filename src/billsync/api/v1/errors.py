@@ -43,6 +43,7 @@ _MESSAGES = {
     404: "Not found",
     409: "Conflicts with the current state (a name already taken, in use, not replayable)",
     422: "Invalid input; every failing field is listed",
+    429: "Too many refused admin tokens from this address; wait Retry-After seconds",
     502: "The app could not be reached",
 }
 
@@ -54,6 +55,13 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     for code in codes:
         model = ValidationErrorOut if code == 422 else ErrorOut
         declared[code] = {"model": model, "description": _MESSAGES[code]}
+        if code == 429:
+            declared[code]["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds until the address may try again",
+                    "schema": {"type": "integer"},
+                }
+            }
     return declared
 
 

@@ -1,9 +1,19 @@
-"""Login throttling: failed logins per client address in a sliding window.
+"""Throttling of token guesses: refused admin tokens per client address in a sliding window.
 
-After MAX_FAILURES failed logins from one address within WINDOW seconds, that address may
-not try again until the oldest failure leaves the window (the token is not even checked,
-so guessing stays slow). Admin tokens are 256-bit random, so this is about noise and
-log volume as much as guessing; it is per process and in memory (a restart forgets it).
+Both faces that take an admin token use one: the UI login (web/login.py) and the API's
+bearer check (api/auth.py). After `max_failures` refused tokens from one address within
+WINDOW seconds (BILLSYNC_AUTH_FAILURES, 5 by default), that address waits until the oldest
+failure leaves the window: its requests are answered 429 with Retry-After and the token is
+not even checked, so guessing stays slow and a flood costs no database read and no log
+line per request. A valid token from that address waits too (as GitHub's API does): the
+throttle cannot tell a client from a guesser without checking the token.
+
+Admin tokens are 256-bit random, so this is about noise, log volume and database load as
+much as guessing. It is per process and in memory (a restart forgets it): with N `serve`
+processes behind a load balancer an address gets up to N × max_failures tries per window.
+Kept in the database it would put a write on the path of every refused request, the very
+flood it is meant to absorb, and the bound stays a small multiple either way.
+
 The address is the one the server sees: behind a reverse proxy, run uvicorn with
 `--proxy-headers`/`--forwarded-allow-ips` so it is the client's.
 """
@@ -19,7 +29,7 @@ WINDOW = 300.0
 MAX_ADDRESSES = 10_000
 
 
-class LoginThrottle:
+class FailureThrottle:
     def __init__(self, *, max_failures: int = MAX_FAILURES, window: float = WINDOW) -> None:
         self.max_failures = max_failures
         self.window = window
