@@ -8,6 +8,7 @@ demo's), each command exiting 0, with what the README says they show.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -116,7 +117,8 @@ async def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
                     "do sleep 0.2; done"
                 )
         script.append("echo '@@@ end'")
-        done = subprocess.run(
+        done = await asyncio.to_thread(
+            subprocess.run,
             ["bash", "-c", "\n".join(script)],
             cwd=tmp_path,
             env={
