@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./billsync.db"
@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     #: taken for dead and its runs are resumed by another (within about the sum of both
     #: plus one reaper pass of `job_heartbeat_seconds`).
     job_heartbeat_seconds: float = Field(default=2.0, gt=0)
-    stalled_worker_seconds: float = Field(default=8.0, gt=0)
+    stalled_worker_seconds: float = Field(default=8.0, gt=0)  #: >= 2 x the heartbeat
     #: Grace period for in-flight runs on shutdown before their leases are released.
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 
@@ -88,6 +88,16 @@ class Settings(BaseSettings):
 
     #: HTTP timeout for calls to Togai and Razorpay, in seconds.
     http_timeout: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _stalled_after_missed_heartbeats(self) -> Settings:
+        if self.stalled_worker_seconds < 2 * self.job_heartbeat_seconds:
+            raise ValueError(
+                "BILLSYNC_STALLED_WORKER_SECONDS must be at least twice "
+                "BILLSYNC_JOB_HEARTBEAT_SECONDS (one late heartbeat must not make a live "
+                "worker look dead)"
+            )
+        return self
 
     def secret_key_list(self) -> list[str]:
         if self.secret_keys is None:

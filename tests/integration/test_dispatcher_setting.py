@@ -60,3 +60,8 @@ def test_the_cli_says_why_and_exits_1(
     assert result.exit_code == 1, result.output
     assert "BILLSYNC_DISPATCHER=procrastinate needs PostgreSQL" in result.output
     assert not (tmp_path / "b.db").exists()
+
+
+def test_a_stalled_timeout_shorter_than_two_heartbeats_is_refused() -> None:
+    with pytest.raises(ValueError, match="BILLSYNC_STALLED_WORKER_SECONDS must be at least"):
+        _settings(PG, job_heartbeat_seconds=5, stalled_worker_seconds=8)

@@ -52,6 +52,10 @@ class JobWorker:
     ) -> None:
         if slots < 1:
             raise ValueError("a worker needs at least one slot")
+        if stalled_seconds < 2 * heartbeat_seconds:
+            # Otherwise one late heartbeat makes a live worker look dead, and its runs
+            # are taken from it (safe, but executed twice).
+            raise ValueError("stalled_seconds must be at least twice heartbeat_seconds")
         self._db = db
         self._runner = runner
         self._dispatcher = dispatcher

@@ -106,7 +106,10 @@ async def test_entity_order_across_two_workers_and_a_retry_keeps_its_place(h: Ha
             )
     # a0 fails once (retried after its backoff); a1..a3 must still come after it.
     h.script.plan["a0"] = [errors.UnavailableError("503", app="dst")]
-    one, two = _worker(h, "w1"), _worker(h, "w2")
+    # One slot each, and b0 cannot finish before c0 has started: the worker holding b0 is
+    # blocked, so only the other one can start c0. Both workers take part, in parallel.
+    h.script.gates["b0"] = h.script.started_event("c0")
+    one, two = _worker(h, "w1", slots=1), _worker(h, "w2", slots=1)
     async with one, two:
         async with asyncio.timeout(WAIT):
             while True:
@@ -173,7 +176,7 @@ async def test_a_dead_workers_run_is_resumed_by_the_reaper(h: Harness) -> None:
     )
     assert await h.status(run_id) is RunStatus.RUNNING
 
-    async with _worker(h, "w2", stalled_seconds=1.0) as worker:
+    async with _worker(h, "w2", heartbeat_seconds=0.2, stalled_seconds=1.0) as worker:
         await _reach(h, run_id, RunStatus.SUCCEEDED)
         assert worker.reaped == 1
     calls = [c for c in h.script.calls if c.key == "a"]
