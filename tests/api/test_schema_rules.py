@@ -10,6 +10,8 @@ from typing import Any
 from billsync.api.schemas.common import MAX_ID
 from billsync.app import connection_fields
 from billsync.app import connections as connection_ops
+from billsync.app import flows as flow_ops
+from billsync.engine.flow import STEP_ID_PATTERN
 from tests.api.conftest import RAZORPAY_VALUES, TOGAI_VALUES, Env
 
 
@@ -144,3 +146,27 @@ async def test_ids_in_bodies_are_bounded_by_exact_integers(env: Env) -> None:
     assert items["maximum"] == MAX_ID
     r = await env.http.post("/api/v1/flows/1/preview", json={"event_id": MAX_ID + 1})
     assert r.status_code == 422
+
+
+async def test_a_flow_definitions_shape_is_in_the_document(env: Env) -> None:
+    schemas = await _schemas(env)
+    definition = schemas["FlowUpdate"]["properties"]["definition"]
+    assert definition["required"] == ["name", "direction", "trigger", "steps"]
+    assert definition["additionalProperties"] is False
+    steps = definition["properties"]["steps"]
+    assert steps["minItems"] == 1
+    assert steps["items"]["properties"]["id"]["pattern"] == STEP_ID_PATTERN
+    preview = schemas["FlowPreviewRequest"]["properties"]["definition"]["anyOf"][0]
+    assert preview == definition
+
+
+async def test_preview_of_an_empty_definition_is_refused_not_the_stored_one(env: Env) -> None:
+    togai, razorpay = await env.connections()
+    flow = await flow_ops.create_from_template(
+        env.app, "togai-account-to-razorpay-customer", {"togai": togai, "razorpay": razorpay}
+    )
+    r = await env.http.post(
+        f"/api/v1/flows/{flow.id}/preview", json={"definition": {}, "payload": {}}
+    )
+    assert r.status_code == 422, r.text
+    assert "definition.name" in _fields(r)

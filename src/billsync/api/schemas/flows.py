@@ -3,14 +3,67 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from billsync.api.schemas.common import Id
 from billsync.app.flow_admin import FlowDetail
+from billsync.domain import Direction
 from billsync.engine import preview
+from billsync.engine.flow import MAX_NAME, STEP_ID_PATTERN
 from billsync.engine.templates import FlowTemplate
+
+_ID_TEXT = {
+    "anyOf": [{"type": "string", "minLength": 1}, {"type": "integer"}],
+    "description": "A connection id (a number, or its text).",
+}
+_EXPRESSION = {"type": "string", "description": "JMESPath (see docs/flows.md)."}
+
+#: The shape of a flow definition as engine/flow.py checks it.
+#: What the shape cannot say is checked against the catalogue and the stored connections
+#: (triggers, actions and inputs of each connection's app, the direction its trigger
+#: implies) and the expressions' JMESPath grammar and scope: 422, every problem named.
+DEFINITION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "FlowDefinition",
+    "description": "One trigger on a source connection and ordered steps (docs/flows.md).",
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME, "pattern": r"\S"},
+        "description": {"type": "string", "default": ""},
+        "direction": {"type": "string", "enum": [d.value for d in Direction]},
+        "trigger": {
+            "type": "object",
+            "properties": {
+                "connection_id": _ID_TEXT,
+                "trigger": {"type": "string", "minLength": 1},
+                "filter": {"anyOf": [_EXPRESSION, {"type": "null"}]},
+            },
+            "required": ["connection_id", "trigger"],
+            "additionalProperties": False,
+        },
+        "steps": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string", "pattern": STEP_ID_PATTERN},
+                    "connection_id": _ID_TEXT,
+                    "action": {"type": "string", "minLength": 1},
+                    "input": {"type": "object", "additionalProperties": _EXPRESSION},
+                    "when": {"anyOf": [_EXPRESSION, {"type": "null"}]},
+                },
+                "required": ["id", "connection_id", "action"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    "required": ["name", "direction", "trigger", "steps"],
+    "additionalProperties": False,
+}
+#: A definition in a request body (FastAPI hands the route the plain data).
+Definition = Annotated[dict[str, Any], WithJsonSchema(DEFINITION_SCHEMA)]
 
 #: Keys only a flow definition has: a body holding them is a bare definition.
 _DEFINITION_KEYS = frozenset({"trigger", "steps", "direction"})
@@ -60,7 +113,7 @@ class FlowCreate(BaseModel):
     #: Overrides the template's name.
     name: str | None = Field(default=None, min_length=1, max_length=200)
     #: A full flow definition (see docs/flows.md): name, direction, trigger, steps.
-    definition: dict[str, Any] | None = None
+    definition: Definition | None = None
     enabled: bool = False
 
 
@@ -71,7 +124,7 @@ class FlowUpdate(BaseModel):
 
     _bare = model_validator(mode="before")(_wrap_bare_definition)
 
-    definition: dict[str, Any]
+    definition: Definition
 
 
 class FlowPreviewRequest(BaseModel):
@@ -82,7 +135,7 @@ class FlowPreviewRequest(BaseModel):
     payload: dict[str, Any] | None = None
     #: A stored event's id (404 when there is none).
     event_id: Id | None = None
-    definition: dict[str, Any] | None = None
+    definition: Definition | None = None
 
 
 class FlowPublic(BaseModel):

@@ -136,7 +136,12 @@ def router(app: App, actor: ActorDependency) -> APIRouter:
         """Dry-run against a sample payload or a stored event: reads go to the apps,
         writes are never sent."""
         try:
-            definition = body.definition or (await flow_admin.get(app, flow_id)).definition
+            definition = (
+                body.definition
+                if body.definition is not None
+                # `{}` is a definition (an invalid one), not "the stored one".
+                else (await flow_admin.get(app, flow_id)).definition
+            )
             result = await flow_admin.preview(
                 app, definition, payload=body.payload, event_id=body.event_id
             )
