@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint check install chromium bench screenshots clean
+.PHONY: run run-cluster test lint check install chromium bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,8 +22,8 @@ chromium:
 	  else echo "chromium missing: sudo apt-get install -y chromium"; fi; }
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench docs/screenshots
-	$(BIN)/ruff format --check src tests bench docs/screenshots
+	$(BIN)/ruff check src tests bench scripts docs/screenshots
+	$(BIN)/ruff format --check src tests bench scripts docs/screenshots
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -36,6 +36,15 @@ run: $(STAMP)
 # The README's screenshots, from the real demo in Debian's Chromium (docs/screenshots/capture.py).
 screenshots: $(STAMP) chromium
 	$(BIN)/python docs/screenshots/capture.py
+
+# The demo as a cluster on this machine's PostgreSQL: `serve --no-worker` plus
+# CLUSTER_WORKERS `billsync worker` processes on procrastinate. The database is created
+# when missing (its server must accept CLUSTER_DB's user); Ctrl-C stops every process.
+CLUSTER_DB ?= postgresql+psycopg://postgres@127.0.0.1:5432/billsync_demo
+CLUSTER_WORKERS ?= 2
+run-cluster: $(STAMP)
+	$(BIN)/python scripts/create_database.py '$(CLUSTER_DB)'
+	$(BIN)/billsync demo --seed 5 --database-url '$(CLUSTER_DB)' --workers $(CLUSTER_WORKERS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/sandbox_throughput.py

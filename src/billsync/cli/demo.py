@@ -6,7 +6,8 @@ registers billsync's webhook URLs with both sandboxes, enables every predefined 
 with --seed N, creates N accounts with a due invoice in Togai and pays some of the
 resulting Razorpay invoices. Ctrl-C stops everything. Re-running on the same database
 reuses its connections and flows; sample ids are new on every run because the sandboxes
-start empty.
+start empty. With --workers N (PostgreSQL) billsync runs as separate OS processes instead
+of inside this one (cli/demo_cluster.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import httpx
 import typer
 import uvicorn
+from sqlalchemy.engine import make_url
 
 from billsync import web
 from billsync.api.server import create_api
@@ -31,6 +33,7 @@ from billsync.app import App, build, tokens
 from billsync.app import connections as connection_ops
 from billsync.app import flows as flow_ops
 from billsync.app.logs import configure_logging
+from billsync.app.root import dispatcher_kind
 from billsync.cli.serve import load_settings
 from billsync.sandbox import razorpay as razorpay_sandbox
 from billsync.sandbox import togai as togai_sandbox
@@ -199,20 +202,7 @@ async def run_demo(
     # It lives only while the demo runs: revoked when the demo stops (and, should a demo
     # have been killed, on the next start), so demo databases never collect live tokens.
     ui_name, ui_token = await demo_token(app)
-    typer.echo(
-        "\n".join(
-            [
-                f"billsync          {app.public_url}  (health: {app.public_url}/healthz)",
-                f"Admin UI          {app.public_url}/ui  (log in with token {ui_token})",
-                f"REST API          {app.public_url}/docs  (Authorization: Bearer <token>)",
-                f"Togai sandbox     {togai_url}  (token {TOGAI_TOKEN})",
-                f"Razorpay sandbox  {razorpay_url}  (key {RAZORPAY_KEY_ID})",
-                f"Togai webhook     {togai_hook}",
-                f"Razorpay webhook  {razorpay_hook}",
-                "Press Ctrl-C to stop.",
-            ]
-        )
-    )
+    banner(app.public_url, ui_token, togai_url, razorpay_url, (togai_hook, razorpay_hook))
     seeding = asyncio.create_task(seed(togai_url, razorpay_url, seed_count)) if seed_count else None
     try:
         await serving
@@ -222,6 +212,31 @@ async def run_demo(
             seeding.cancel()
             with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
                 await seeding
+
+
+def banner(
+    url: str,
+    ui_token: str,
+    togai_url: str,
+    razorpay_url: str,
+    hooks: tuple[str, str],
+    *extra: str,
+) -> None:
+    typer.echo(
+        "\n".join(
+            [
+                f"billsync          {url}  (health: {url}/healthz)",
+                f"Admin UI          {url}/ui  (log in with token {ui_token})",
+                f"REST API          {url}/docs  (Authorization: Bearer <token>)",
+                f"Togai sandbox     {togai_url}  (token {TOGAI_TOKEN})",
+                f"Razorpay sandbox  {razorpay_url}  (key {RAZORPAY_KEY_ID})",
+                f"Togai webhook     {hooks[0]}",
+                f"Razorpay webhook  {hooks[1]}",
+                *extra,
+                "Press Ctrl-C to stop.",
+            ]
+        )
+    )
 
 
 async def demo_token(app: App) -> tuple[str, str]:
@@ -239,7 +254,20 @@ def demo(
     port: int = typer.Option(8000, help="Port of billsync."),
     togai_port: int = typer.Option(8101, help="Port of the Togai sandbox."),
     razorpay_port: int = typer.Option(8102, help="Port of the Razorpay sandbox."),
-    db: str = typer.Option("./billsync-demo.db", help="Database URL or SQLite file."),
+    db: str | None = typer.Option(
+        None, help="SQLite file (or database URL) [default: ./billsync-demo.db]."
+    ),
+    database_url: str | None = typer.Option(
+        None,
+        "--database-url",
+        help="Database URL, e.g. postgresql+psycopg://USER@HOST:5432/DB (instead of --db).",
+    ),
+    workers: int = typer.Option(
+        0,
+        min=0,
+        help="Run billsync as `serve --no-worker` plus this many `billsync worker` "
+        "processes on procrastinate (needs a PostgreSQL --database-url); 0: one process.",
+    ),
     seed_count: int = typer.Option(0, "--seed", min=0, help="Sample accounts to create."),
     togai_rate_limit: float = typer.Option(
         0,
@@ -255,11 +283,24 @@ def demo(
     ),
 ) -> None:
     """Run billsync against local Togai and Razorpay sandboxes, with sample data."""
+    # Imported here: the cluster variant reuses this module's wiring, seed and banner.
+    from billsync.cli.demo_cluster import check_cluster_url, run_cluster
+
     host = "127.0.0.1"
+    if db is not None and database_url is not None:
+        raise typer.BadParameter("give --db or --database-url, not both", param_hint="--db")
+    db = database_url or db or "./billsync-demo.db"
+    if workers:
+        check_cluster_url(db)
     settings = load_settings(host=host, port=port, db=db)
     configure_logging(settings)
     if "://" not in db:
         typer.echo(f"database: {Path(db).resolve()}")
+    elif workers:
+        typer.echo(
+            f"database: {make_url(db).render_as_string()} (dispatcher: "
+            f"{dispatcher_kind(settings)}, {workers} worker processes)"
+        )
     # Rate limits are off unless asked for: on, the sandboxes answer 429 as the real
     # services would, and billsync's retries (with backoff) absorb them.
     togai_app = togai_sandbox.create_app(
@@ -278,6 +319,14 @@ def demo(
         background_server(razorpay_app, razorpay_port, "Razorpay") as razorpay_url,
     ):
         app = build(settings)
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(run_demo(app, host, port, togai_url, razorpay_url, seed_count))
+        if workers:
+            status = asyncio.run(
+                run_cluster(app, settings, workers, togai_url, razorpay_url, seed_count)
+            )
+        else:
+            status = 0
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(run_demo(app, host, port, togai_url, razorpay_url, seed_count))
     typer.echo("stopped")
+    if status:
+        raise typer.Exit(status)
