@@ -32,8 +32,10 @@ from billsync.engine.reconcile.reconciler import Reconciler
 from billsync.engine.retry import RetryPolicy
 from billsync.engine.runner import Runner
 from billsync.engine.worker import Worker
+from billsync.store import leases
 from billsync.store import served_url as served_store
 from billsync.store.database import Database
+from billsync.store.liveness import Liveness
 from billsync.store.rate_limits import RateLimitStore
 from billsync.store.vault import Vault, default_key_file, open_vault
 
@@ -64,6 +66,8 @@ class App:
     reconciliations: Reconciliations
     reconcile_schedule: ReconcileSchedule
     hints: HintResolver
+    #: the embedded worker's proof of life, so a restart resumes a dead one's runs at once
+    liveness: Liveness
     transport_for: TransportFor = real_network
     #: The public URL the running (or last) `billsync serve` recorded in the database, once
     #: `load_served_url` read it (commands in other processes: the CLI).
@@ -108,6 +112,8 @@ class App:
         await self.migrate()
         await self.reconciliations.recover()
         if worker:
+            if isinstance(self.worker, Worker):
+                await self._resume_dead_owners()
             await self.worker.start()
         if poller:
             await self.poller.start()
@@ -122,6 +128,21 @@ class App:
         self._started = True
         log.info("billsync started", worker=worker, poller=poller, schedule=schedule, hints=hints)
 
+    async def _resume_dead_owners(self) -> None:
+        """Prove this worker alive, then give the runs of dead embedded workers (a serve
+        killed before this one started) back to the queue at once, not at lease expiry."""
+        assert isinstance(self.worker, Worker)
+        await self.liveness.start(self.worker.owner, now=self.clock.now())
+        dead = await self.liveness.dead_owners()
+        if not dead:
+            return
+        released: list[int] = []
+        async with self.db.write() as session:
+            for owner in dead:
+                released += await leases.release_held(session, owner=owner, now=self.clock.now())
+        await self.liveness.forget(dead)
+        log.warning("resumed the runs of stopped workers", owners=dead, run_ids=sorted(released))
+
     async def stop(self) -> None:
         """Stop taking work, finish or release in-flight runs, close clients and the DB."""
         await self.hints.stop()
@@ -129,6 +150,7 @@ class App:
         await self.reconciliations.stop()
         await self.poller.stop()
         await self.worker.stop()
+        await self.liveness.stop()
         await self.clients.aclose()
         await self.limiters.aclose()
         await self.db.dispose()
@@ -324,5 +346,6 @@ def build(
         reconciliations=reconciliations,
         reconcile_schedule=reconcile_schedule,
         hints=hint_resolver,
+        liveness=Liveness(db),
         transport_for=transport_for,
     )

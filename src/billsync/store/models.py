@@ -233,6 +233,17 @@ class PeriodicClaim(Base):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class LiveOwner(Base):
+    """A lease owner (an embedded worker) that proves it is alive by holding a lock while it
+    runs (store/liveness.py): a registered owner whose lock is free died, and its leases are
+    released at once instead of expiring."""
+
+    __tablename__ = "live_owner"
+
+    owner: Mapped[str] = mapped_column(sa.String(120), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class WebhookHint(Base):
     """An unsigned webhook's claim that an entity changed, stored before the delivery is
     acknowledged and resolved later (re-fetched, many per list call) into events. A
