@@ -12,6 +12,7 @@ from billsync.app import connection_fields
 from billsync.app import connections as connection_ops
 from billsync.app import flows as flow_ops
 from billsync.engine.flow import STEP_ID_PATTERN
+from billsync.engine.templates import list_templates
 from tests.api.conftest import RAZORPAY_VALUES, TOGAI_VALUES, Env
 
 
@@ -170,3 +171,30 @@ async def test_preview_of_an_empty_definition_is_refused_not_the_stored_one(env:
     )
     assert r.status_code == 422, r.text
     assert "definition.name" in _fields(r)
+
+
+async def test_each_templates_connections_and_options_are_in_the_document(env: Env) -> None:
+    branches = (await _schemas(env))["FlowCreate"]["oneOf"]
+    by_key = {b["properties"]["template"]["const"]: b for b in branches[:-1]}
+    assert set(by_key) == {t.key for t in list_templates()}
+    for template in list_templates():
+        branch = by_key[template.key]["properties"]
+        assert branch["connections"]["required"] == list(template.apps)
+        assert set(branch["options"]["properties"]) == {o.key for o in template.options}
+    assert branches[-1]["required"] == ["definition"]
+    togai, razorpay = await env.connections()
+    for body in (
+        {"template": "no-such-template", "connections": {"togai": togai}},
+        {"template": "togai-account-to-razorpay-customer", "connections": {"togai": togai}},
+        {
+            "template": "togai-account-to-razorpay-customer",
+            "connections": {"togai": togai, "razorpay": 0},
+        },
+        {
+            "template": "togai-account-to-razorpay-customer",
+            "connections": {"togai": togai, "razorpay": razorpay},
+            "options": {"no_such_option": True},
+        },
+    ):
+        r = await env.http.post("/api/v1/flows", json=body)
+        assert r.status_code == 422, (body, r.text)

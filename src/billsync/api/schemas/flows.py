@@ -12,7 +12,7 @@ from billsync.app.flow_admin import FlowDetail
 from billsync.domain import Direction
 from billsync.engine import preview
 from billsync.engine.flow import MAX_NAME, STEP_ID_PATTERN
-from billsync.engine.templates import FlowTemplate
+from billsync.engine.templates import FlowTemplate, list_templates
 
 _ID_TEXT = {
     "anyOf": [{"type": "string", "minLength": 1}, {"type": "integer"}],
@@ -82,21 +82,43 @@ def _wrap_bare_definition(data: Any) -> Any:
     return data
 
 
+def _template_branch(template: FlowTemplate) -> dict[str, Any]:
+    """What POST /flows takes for one template: its key, a connection id for each of its
+    apps, and only its own options."""
+    return {
+        "title": f"template {template.key}",
+        "required": ["template", "connections"],
+        "properties": {
+            "template": {"const": template.key},
+            "connections": {
+                "type": "object",
+                "required": list(template.apps),
+                "properties": {app: {"type": "integer"} for app in template.apps},
+            },
+            "options": {
+                "type": "object",
+                "properties": {o.key: {"type": "boolean"} for o in template.options},
+                "additionalProperties": False,
+            },
+            "definition": {"type": "null"},
+        },
+    }
+
+
 class FlowCreate(BaseModel):
     """Either `template` with `connections` (app name → connection id), or `definition`.
 
     A flow definition posted as the whole body (as in docs/flows.md) is accepted too."""
 
-    # The schema states the either-or (the endpoint refuses both and neither with 422).
+    # The schema states the either-or (the endpoint refuses both and neither with 422),
+    # and for each template the connections it needs and the options it has.
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
             "oneOf": [
+                *(_template_branch(t) for t in list_templates()),
                 {
-                    "required": ["template"],
-                    "properties": {"template": {"type": "string"}, "definition": {"type": "null"}},
-                },
-                {
+                    "title": "a definition",
                     "required": ["definition"],
                     "properties": {"definition": {"type": "object"}, "template": {"type": "null"}},
                 },
@@ -107,7 +129,7 @@ class FlowCreate(BaseModel):
     _bare = model_validator(mode="before")(_wrap_bare_definition)
 
     template: str | None = Field(default=None, min_length=1)
-    connections: dict[str, int] = Field(default_factory=dict)
+    connections: dict[str, Id] = Field(default_factory=dict)
     #: The template's options (see GET /templates), e.g. {"partial_payment": true}.
     options: dict[str, bool] = Field(default_factory=dict)
     #: Overrides the template's name.
