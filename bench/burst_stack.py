@@ -120,6 +120,8 @@ class Stack:
     sql_census: bool = False
     log_level: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: more `billsync serve` arguments (bench/scale_out.py: --no-worker)
+    serve_args: list[str] = field(default_factory=list)
     togai_url: str = ""
     razorpay_url: str = ""
     billsync_url: str = ""
@@ -223,8 +225,8 @@ class Stack:
         finally:
             await app.stop()
 
-    def start_billsync(self) -> None:
-        port = self.billsync_url.rsplit(":", 1)[1]
+    def env(self) -> dict[str, str]:
+        """The environment billsync's processes (serve, workers) start with."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("BILLSYNC_")}
         env["BILLSYNC_SECRET_KEYS"] = self.key
         env["BILLSYNC_METRICS_TOKEN"] = self.metrics_token
@@ -240,8 +242,14 @@ class Stack:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [census_dir, env.get("PYTHONPATH")]))
             env["SYNC_BURST_SQL_CENSUS"] = str(self.census_path)
         env.update(self.extra_env)
+        return env
+
+    def start_billsync(self) -> None:
+        port = self.billsync_url.rsplit(":", 1)[1]
+        env = self.env()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "billsync", "serve", "--port", port, "--db", self.db_url],
+            [sys.executable, "-m", "billsync", "serve", "--port", port, "--db", self.db_url]
+            + self.serve_args,
             env=env,
             cwd=self.workdir,
             stdout=self._log("billsync"),
@@ -249,6 +257,22 @@ class Stack:
         )
         self.procs["billsync"] = proc
         wait_http(f"{self.billsync_url}/healthz", proc, "billsync serve")
+
+    def start_workers(self, count: int) -> list[str]:
+        """`count` `billsync worker` processes beside serve (started with --no-worker in
+        serve_args); named worker-1…; their CPU is counted by cpu() under those names."""
+        names = []
+        for _ in range(count):
+            name = f"worker-{sum(k.startswith('worker-') for k in self.procs) + 1}"
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "billsync", "worker", "--db", self.db_url],
+                env=self.env(),
+                cwd=self.workdir,
+                stdout=self._log(name),
+                stderr=subprocess.STDOUT,
+            )
+            names.append(name)
+        return names
 
     def stop_billsync(self) -> None:
         self.stop_profiler()
