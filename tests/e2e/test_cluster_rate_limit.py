@@ -1,14 +1,14 @@
-"""Two `billsync serve` processes on one PostgreSQL database (the embedded claimer).
+"""Several billsync processes on one PostgreSQL database: two `billsync serve` (the
+embedded claimer), or `serve --no-worker` and two `billsync worker` (procrastinate).
 
 They share one Togai connection limited to R requests/s, and the Togai sandbox allows R/s:
 the processes together take their tokens from one bucket in the database, so the sandbox
-answers no 429, and every effect happens exactly once. And they poll each connection once
-per interval between them, not once each."""
+answers no 429, and every effect happens exactly once. And two serves poll each connection
+once per interval between them, not once each."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -20,7 +20,8 @@ import pytest
 import sqlalchemy as sa
 
 from billsync.store.models import Connection
-from tests.e2e.harness import FAST, Stack
+from tests.e2e.harness import Stack
+from tests.e2e.test_cluster import Workers
 from tests.e2e.test_resilience import _assert_exactly_once, _create
 from tests.servers import free_port
 
@@ -35,14 +36,10 @@ N = 30
 
 def _start_serve(stack: Stack, port: int) -> subprocess.Popen[bytes]:
     """Another `billsync serve` on the stack's database (the way the stack starts its own)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BILLSYNC_")}
-    env.update(FAST)
-    env.update(stack.extra_env)
-    env.update({"BILLSYNC_SECRET_KEYS": stack.key, "BILLSYNC_PUBLIC_URL": stack.billsync_url})
     log = (stack.workdir / f"billsync-{port}.log").open("ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "billsync", "serve", "--port", str(port), "--db", stack.db_url],
-        env=env,
+        env=stack.env(),
         cwd=stack.workdir,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -81,12 +78,11 @@ async def _togai_429s(stack: Stack) -> int:
     return sum(counts.get("429", 0) for counts in stats.values())
 
 
-@pytest.mark.parametrize("backend", ["postgres"])
-async def test_two_processes_share_one_togai_rate_limit(
-    stack: Stack, second_serve: list[subprocess.Popen[bytes]]
-) -> None:
+async def _limit_togai(stack: Stack) -> dict[str, str]:
+    """With billsync stopped: the Togai connection limited to RATE, N accounts with an invoice
+    each made, then the Togai sandbox limited to RATE too; the accounts made."""
     stack.stop_billsync()
-    assert stack.db is not None
+    assert stack.db is not None and stack.togai is not None
     async with stack.db.write() as session:
         await session.execute(
             sa.update(Connection)
@@ -97,20 +93,47 @@ async def test_two_processes_share_one_togai_rate_limit(
     # so every request the limited sandbox sees from here on is billsync's.
     made = await _create(stack, "rl", N)
     assert await _togai_429s(stack) == 0
-    assert stack.togai is not None
     r = await stack.togai.post("/_sandbox/faults", json={"rate_limit": RATE})
     assert r.status_code == 200, r.text
+    return made
 
-    stack.start_billsync()
-    second_serve.append(_start_serve(stack, free_port()))
-    # Each process alone paces at the connection's limit: without the shared bucket the two
-    # together send twice the sandbox's limit and meet 429s at once.
+
+async def _no_429_and_exactly_once(stack: Stack, made: dict[str, str]) -> None:
     await stack.wait_settled(2 * N, within=120)
     assert await _togai_429s(stack) == 0
     # The checks below read the sandboxes through their (then unlimited) API.
     await stack.clear_faults()
     await _assert_exactly_once(stack, made, paid=False)
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_two_processes_share_one_togai_rate_limit(
+    stack: Stack, second_serve: list[subprocess.Popen[bytes]]
+) -> None:
+    made = await _limit_togai(stack)
+    stack.extra_env = {"BILLSYNC_DISPATCHER": "embedded"}
+    stack.start_billsync()
+    second_serve.append(_start_serve(stack, free_port()))
+    # Each process alone paces at the connection's limit: without the shared bucket the two
+    # together send twice the sandbox's limit and meet 429s (measured: 5 with a bucket each).
+    await _no_429_and_exactly_once(stack, made)
     assert second_serve[0].poll() is None and stack.proc is not None and stack.proc.poll() is None
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_two_workers_share_one_togai_rate_limit(stack: Stack) -> None:
+    """The same with `serve --no-worker` and two `billsync worker` processes (procrastinate)."""
+    made = await _limit_togai(stack)
+    stack.serve_args = ["--no-worker"]
+    stack.extra_env = {"BILLSYNC_DISPATCHER": "procrastinate"}
+    stack.start_billsync()
+    workers = Workers(stack)
+    workers.start(2)
+    try:
+        await _no_429_and_exactly_once(stack, made)
+        assert all(p.poll() is None for p in workers.procs), workers.logs()
+    finally:
+        workers.stop()
 
 
 async def _payment_list_reads(stack: Stack) -> int:

@@ -9,8 +9,9 @@ One Python process runs on one core. `billsync serve --worker-processes N` start
 beside itself so flows execute on every core of the machine; more can be started by hand
 (on PostgreSQL, on other machines) with the same database. Every worker claims from the
 run table with the same leases as the embedded one, so a run executes in one place only
-(design invariant 9), and each process paces at 1/`--rate-limit-processes` of every
-connection's rate limit, so together they stay within it.
+(design invariant 9). On PostgreSQL every process takes its requests' tokens from each
+connection's one bucket in the database, so together they stay within its rate limit; on
+SQLite each paces at 1/`--rate-limit-processes` of it.
 
 Workers started by serve read their stdin: serve writes a byte whenever its dispatcher is
 notified (a webhook stored runs, a replay), which wakes the worker at once instead of at
@@ -55,8 +56,8 @@ def worker(
     rate_limit_processes: int | None = typer.Option(
         None,
         min=1,
-        help="Processes sharing each connection's rate limit "
-        "(default: BILLSYNC_RATE_LIMIT_PROCESSES).",
+        help="SQLite: processes sharing each connection's rate limit "
+        "(default: BILLSYNC_RATE_LIMIT_PROCESSES; PostgreSQL shares it in the database).",
     ),
     parent_pid: int | None = typer.Option(
         None,
