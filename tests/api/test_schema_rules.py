@@ -7,8 +7,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from billsync.api.schemas.common import MAX_ID
-from billsync.app import connection_fields
+from billsync.app import connection_admin, connection_fields
 from billsync.app import connections as connection_ops
 from billsync.app import flows as flow_ops
 from billsync.engine.flow import STEP_ID_PATTERN
@@ -198,3 +200,17 @@ async def test_each_templates_connections_and_options_are_in_the_document(env: E
     ):
         r = await env.http.post("/api/v1/flows", json=body)
         assert r.status_code == 422, (body, r.text)
+
+
+async def test_connection_names_are_bounded_on_every_face(env: Env) -> None:
+    # The app operation (CLI, UI) refuses what the column cannot hold, before the database.
+    too_long = "n" * (connection_ops.MAX_NAME_LENGTH + 1)
+    with pytest.raises(connection_ops.InvalidConnectionError) as refused:
+        await connection_ops.create(env.app, app_name="togai", name=too_long, values=TOGAI_VALUES)
+    assert refused.value.field == "name"
+    togai = await connection_ops.create(env.app, app_name="togai", name="T", values=TOGAI_VALUES)
+    with pytest.raises(connection_ops.InvalidConnectionError):
+        await connection_admin.update(env.app, togai.id, name="   ")
+    r = await env.http.patch(f"/api/v1/connections/{togai.id}", json={"name": " "})
+    assert r.status_code == 422
+    assert (await env.http.get(f"/api/v1/connections/{togai.id}")).json()["name"] == "T"

@@ -70,6 +70,8 @@ async def update(
     fields, the old and new URL, and which secrets were entered, never their values."""
     row = await _row(app, connection_id)
     app_spec = app.registry.app(row.app)
+    if name is not None:
+        connections.check_name(name)
     changed: list[str] = []
     secret_values: dict[str, str] | None = None
     options: dict[str, str] | None = None

@@ -36,6 +36,18 @@ class InvalidConnectionError(errors.FlowError):
     """The connection's fields are invalid."""
 
 
+#: The longest connection name (the column's width: a longer one would fail in the database).
+MAX_NAME_LENGTH = 120
+
+
+def check_name(name: str) -> None:
+    """Refuse a blank or too long connection name (every face: API, CLI, UI)."""
+    if not name.strip() or len(name) > MAX_NAME_LENGTH:
+        raise InvalidConnectionError(
+            f"a connection name must be 1 to {MAX_NAME_LENGTH} characters", field="name"
+        )
+
+
 @dataclass(frozen=True)
 class ConnectionInfo:
     """What faces may show: never a secret value. The Togai URL token is shown once, when
@@ -170,6 +182,7 @@ async def create(
         app_spec = app.registry.app(app_name)
     except KeyError:
         raise InvalidConnectionError(f"unknown app {app_name!r}", field="app") from None
+    check_name(name)
     secret_values, options = split_values(app_spec, values)
     if verify:
         await verify_values(app, app_spec, {**options, **secret_values})

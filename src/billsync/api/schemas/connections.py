@@ -7,14 +7,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
 from billsync.app import connection_fields
-from billsync.app.connections import ConnectionInfo
+from billsync.app.connections import MAX_NAME_LENGTH, ConnectionInfo
 
 
 class ConnectionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     app: str = Field(min_length=1, max_length=40)
-    name: str = Field(min_length=1, max_length=120)
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"\S")
     #: Field name → value, secret fields included (see GET /apps for the fields). The
     #: OpenAPI document states each app's fields (api/schemas/connection_values.py).
     values: dict[str, str] = Field(default_factory=dict)
@@ -27,7 +27,7 @@ class ConnectionUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=120)
+    name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"\S")
     values: dict[str, str] | None = None
     rate_limit: StrictFloat | None = Field(default=None, ge=0, le=1_000_000)
 
