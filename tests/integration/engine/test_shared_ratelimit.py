@@ -60,10 +60,12 @@ async def test_two_processes_together_stay_within_one_limit(
     elapsed = stamps[-1] - started
     # Each process alone would have taken burst + rate * elapsed; together they take it once.
     assert len(stamps) <= burst + rate * elapsed + 1
-    # ... and the budget is used, not wasted on the way (each side gets tokens).
-    assert len(stamps) >= 0.7 * rate * elapsed
-    # The grants' timestamps are taken a moment after the grant; one token of slack.
-    assert _max_in_any_window(stamps, rate, burst) <= 1.0
+    # ... and the budget is used, not wasted on the way (loosely: a loaded machine delays
+    # the round trips, and a bucket that is full while nobody asks saves nothing more).
+    assert len(stamps) >= 0.5 * rate * elapsed
+    # The stamps are taken when a caller resumes, a moment after its grant; a preempted
+    # process can bunch a few of them: two tokens of slack.
+    assert _max_in_any_window(stamps, rate, burst) <= 2.0
 
 
 @pytest.mark.parametrize("db", ["postgres"], indirect=True)
