@@ -327,8 +327,7 @@ def build(
     reconciler = Reconciler(db, clients, intake, clock=clock)
     reconciliations = Reconciliations(db, clock, reconciler)
     reconcile_schedule = ReconcileSchedule(reconciliations, clock, every=settings.reconcile_every)
-    hint_resolver = HintResolver(db, registry, clients, intake, limiters=limiters)
-    poller.defer_to_webhooks(hint_resolver.last_resolved)
+    hint_resolver = HintResolver(db, registry, clients, intake, limiters=limiters, clock=clock)
     return App(
         settings=settings,
         clock=clock,

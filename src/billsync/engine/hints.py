@@ -14,6 +14,14 @@ connection's rate-limit tokens are resolved together next round, and a round sta
 once deliveries pause for `window` seconds (at most `max_wait` after the first), so a burst
 of deliveries shares one round even when the connection is idle.
 A failed resolution is retried with backoff; the pollers stay the safety net.
+
+Once per cluster: every process that takes webhooks runs a resolver, and each sees every
+connection's hints in the database. A connection's round runs in the process holding its
+claim (store/hint_claims.py), renewed while the round runs and released at its end; a
+process that finds the round taken tries again shortly (its hints wait in the database,
+and whatever the holder's round did not take is resolved then). A holder that dies stops
+renewing: its claim is free CLAIM_S later. The claim row records when hints were last
+resolved for the connection, which every process's poller defers to.
 """
 
 from __future__ import annotations
@@ -21,17 +29,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 
 import structlog
 
 from billsync import errors
+from billsync.clock import Clock, SystemClock
 from billsync.connectors import spec
 from billsync.engine import calls
 from billsync.engine.clients import ClientCache
 from billsync.engine.intake import Intake
 from billsync.engine.ratelimit import RateLimiters, connection_rate
-from billsync.store import connections, events, hints
+from billsync.store import connections, events, hint_claims, hints
 from billsync.store.database import Database
 
 log = structlog.get_logger(__name__)
@@ -45,6 +56,11 @@ DEFAULT_MAX_WAIT_S = 2.0
 #: Backoff after a failed round, doubling up to the maximum.
 RETRY_MIN_S = 1.0
 RETRY_MAX_S = 60.0
+#: A round's claim lasts this long unless renewed: how long a dead holder's claim blocks the
+#: other processes (the holder renews it every third of that while its round runs).
+CLAIM_S = 15.0
+#: A round taken by another process is tried again after this pause.
+BUSY_RETRY_S = 0.5
 
 
 class HintResolver:
@@ -56,6 +72,7 @@ class HintResolver:
         intake: Intake,
         *,
         limiters: RateLimiters | None = None,
+        clock: Clock | None = None,
         window: float = DEFAULT_WINDOW_S,
         max_wait: float = DEFAULT_MAX_WAIT_S,
     ) -> None:
@@ -64,6 +81,7 @@ class HintResolver:
         self._clients = clients
         self._intake = intake
         self._limiters = limiters or RateLimiters()
+        self._clock = clock or SystemClock()
         self.window = window
         self.max_wait = max_wait
         self._wake = asyncio.Event()
@@ -73,10 +91,14 @@ class HintResolver:
         #: (connection, kind) → where the next sweep of that list resumes
         self._resume: dict[tuple[int, str], str] = {}
         self.rounds = 0  #: completed rounds, for tests
+        #: connection rounds found taken by another process (see store/hint_claims.py)
+        self.elsewhere = 0
+        #: this resolver's name in the hint claims it holds
+        self.holder = uuid.uuid4().hex
         #: a round left some hints for later (a fetch failed): retry after a pause
         self._partial = False
-        #: connection id → loop time hints were last resolved for it
-        self._resolved_at: dict[int, float] = {}
+        #: a connection's round was taken elsewhere: retry shortly
+        self._busy = False
         intake.on_hint(self.notify)
 
     def notify(self) -> None:
@@ -105,6 +127,63 @@ class HintResolver:
         return resolved
 
     async def _resolve_connection(self, connection_id: int) -> int:
+        """The connection's round, if this process gets its claim (else 0, retried soon)."""
+        if not await self._claim(connection_id):
+            self.elsewhere += 1
+            self._busy = True
+            return 0
+        renewing = asyncio.create_task(self._keep_claim(connection_id))
+        progress = [0]
+        try:
+            return await self._resolve_claimed(connection_id, progress)
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+            await self._release(connection_id, resolved=progress[0] > 0)
+
+    async def _claim(self, connection_id: int) -> bool:
+        now = self._clock.now()
+        async with self._db.write() as session:
+            return await hint_claims.claim(
+                session,
+                connection_id,
+                holder=self.holder,
+                now=now,
+                until=now + timedelta(seconds=CLAIM_S),
+            )
+
+    async def _keep_claim(self, connection_id: int) -> None:
+        """Renew the claim while the round runs (a sweep under a rate limit can take long)."""
+        while True:
+            await asyncio.sleep(CLAIM_S / 3)
+            try:
+                kept = await self._claim(connection_id)
+            except Exception:
+                log.exception("hint claim not renewed", connection_id=connection_id)
+                continue
+            if not kept:
+                # Only after a stall longer than CLAIM_S: the two rounds then overlap, which
+                # costs duplicate fetches, not duplicate events.
+                log.warning("hint claim taken over mid-round", connection_id=connection_id)
+
+    async def _release(self, connection_id: int, *, resolved: bool) -> None:
+        try:
+            async with self._db.write() as session:
+                await hint_claims.release(
+                    session,
+                    connection_id,
+                    holder=self.holder,
+                    now=self._clock.now(),
+                    resolved=resolved,
+                )
+        except Exception as exc:
+            # The claim lapses by itself after CLAIM_S; the round's outcome stands.
+            log.warning("hint claim not released", connection_id=connection_id, error=str(exc))
+
+    async def _resolve_claimed(self, connection_id: int, progress: list[int]) -> int:
+        """Resolve the connection's waiting hints; `progress[0]` counts those resolved so
+        far (the claim's release records whether any were, even after a failure)."""
         async with self._db.read() as session:
             row = await connections.get(session, connection_id)
             waiting = await hints.pending(session, connection_id, limit=BATCH)
@@ -152,15 +231,10 @@ class HintResolver:
                 row.id, list(found.events), source="webhook", resolved_hints=done
             )
             resolved += len(done)
-            if done:
-                self._resolved_at[row.id] = asyncio.get_running_loop().time()
+            progress[0] = resolved
             if len(done) < len(batch):
                 self._partial = True
         return resolved
-
-    def last_resolved(self, connection_id: int) -> float | None:
-        """Loop time hints were last resolved for the connection (None: never here)."""
-        return self._resolved_at.get(connection_id)
 
     async def _known(self, connection_id: int, external_ids: Sequence[str]) -> set[str]:
         async with self._db.read() as session:
@@ -206,10 +280,15 @@ class HintResolver:
             await self._wake.wait()
             await self._gather()
             try:
-                self._partial = False
+                self._partial = self._busy = False
                 await self.resolve_once()
                 delay = RETRY_MIN_S
-                if self._partial:
+                if self._busy and not self._partial:
+                    # Another process holds a round: its hints wait in the database.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=BUSY_RETRY_S)
+                    self._wake.set()
+                elif self._partial:
                     # Progress was made; what failed is tried again after a short pause.
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), timeout=RETRY_MIN_S)

@@ -15,7 +15,9 @@ but a target is polled by the process holding its claim (store/periodic.py): the
 renews it at each poll, on its own interval; another process takes the target over only when
 the claim is overdue by half an interval (its holder stopped or died), or when a user asks
 for a poll now (`kick`, e.g. a flow was enabled). So two processes on one database poll a
-connection once per interval, not twice.
+connection once per interval, not twice. A holder that defers a poll to webhooks (hints any
+process resolved for the connection lately) still renews its claim, so no other process takes
+the target over to poll it.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ import contextlib
 import functools
 import math
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -39,7 +41,7 @@ from billsync.engine.clients import ClientCache
 from billsync.engine.flow import parse_flow
 from billsync.engine.intake import Intake, PollCursor
 from billsync.engine.ratelimit import RateLimiters, connection_rate
-from billsync.store import connections, cursors, events, flows, periodic
+from billsync.store import connections, cursors, events, flows, hint_claims, periodic
 from billsync.store.database import Database
 from billsync.store.models import Connection
 
@@ -66,7 +68,7 @@ class PollReport:
     stored: int = 0  #: events new to the inbox
     runs: int = 0
     failed: int = 0  #: polls that raised (logged; retried next interval)
-    deferred: int = 0  #: polls put off while webhooks arrive (see Poller.defer_to_webhooks)
+    deferred: int = 0  #: polls put off while webhooks arrive (see Poller._deferred)
     elsewhere: int = 0  #: due polls another process holds the claim of (polls them itself)
 
 
@@ -95,29 +97,25 @@ class Poller:
         #: (connection, trigger) → loop time of its next poll, and its interval.
         self._next_due: dict[tuple[int, str], float] = {}
         self._intervals: dict[tuple[int, str], float] = {}
-        #: connection id → loop time webhook hints were last resolved for it (see defer)
-        self._webhooks_seen: Callable[[int], float | None] = lambda _connection_id: None
         self._last_polled: dict[tuple[int, str], float] = {}
         #: this poller's name in the poll claims it holds (store/periodic.py)
         self.holder = uuid.uuid4().hex
         self._forced = False  #: kick(): the next round polls every target, claimed or not
 
-    def defer_to_webhooks(self, last_seen: Callable[[int], float | None]) -> None:
-        """While a connection's webhooks are demonstrably arriving (`last_seen`: when hints
-        were last resolved for it), its polls wait, up to MAX_DEFER_S since the last one: a
-        poll re-reads whole lists (Togai: pages of every account and DUE invoice) and would
-        spend a rate-limited connection's calls on what the webhooks already delivered."""
-        self._webhooks_seen = last_seen
-
-    def _deferred(self, target: PollTarget, now: float) -> bool:
+    def _deferred(self, target: PollTarget, now: float, webhooks_seen: dict[int, datetime]) -> bool:
+        """While a connection's webhooks are demonstrably arriving (`webhooks_seen`: when
+        any process last resolved hints for it, store/hint_claims.py), its polls wait, up to
+        MAX_DEFER_S since this process last polled it: a poll re-reads whole lists (Togai:
+        pages of every account and DUE invoice) and would spend a rate-limited connection's
+        calls on what the webhooks already delivered."""
         if target.triggers:
             return False  # catch-up walks cover other apps' triggers: never deferred
         key = (target.connection_id, target.trigger)
-        seen = self._webhooks_seen(target.connection_id)
+        seen = webhooks_seen.get(target.connection_id)
         last = self._last_polled.get(key)
         return (
             seen is not None
-            and now - seen < self.interval
+            and (self._clock.now() - seen).total_seconds() < self.interval
             and last is not None
             and now - last < MAX_DEFER_S
         )
@@ -186,6 +184,10 @@ class Poller:
         forced = self._forced or not only_due
         self._forced = False
         targets = await self.targets()
+        webhooks_seen: dict[int, datetime] = {}
+        if only_due:
+            async with self._db.read() as session:
+                webhooks_seen = await hint_claims.resolved_at(session)
         current = {(t.connection_id, t.trigger) for t in targets}
         for gone in set(self._next_due) - current:
             # A target no flow listens to any more must not set the loop's pace.
@@ -194,13 +196,15 @@ class Poller:
             key = (target.connection_id, target.trigger)
             if only_due and self._next_due.get(key, 0.0) > loop.time():
                 continue
-            if only_due and self._deferred(target, loop.time()):
-                self._next_due[key] = loop.time() + self._intervals.get(key, self.interval)
-                report.deferred += 1
-                continue
             try:
+                # The claim comes first, also for a poll deferred below: its holder keeps
+                # it while deferring, so another process does not take the target over
+                # and poll what the webhooks deliver.
                 if not await self._claim(target, force=forced):
                     report.elsewhere += 1
+                    continue
+                if only_due and self._deferred(target, loop.time(), webhooks_seen):
+                    report.deferred += 1
                     continue
                 self._last_polled[key] = loop.time()
                 events, stored, run_count = await self.poll_target(target)

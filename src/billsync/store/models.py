@@ -262,6 +262,22 @@ class WebhookHint(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class HintClaim(Base):
+    """Which process resolves a connection's webhook hints now, one round at a time for every
+    process on the database (another takes the claim once `held_until` has passed: released,
+    or its holder died), and when hints were last resolved for the connection, which the
+    pollers of every process defer to (store/hint_claims.py)."""
+
+    __tablename__ = "hint_claim"
+
+    connection_id: Mapped[int] = mapped_column(
+        IdType, sa.ForeignKey("connection.id", ondelete="CASCADE"), primary_key=True
+    )
+    holder: Mapped[str] = mapped_column(sa.String(64))
+    held_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class AuditLog(Base):
     __tablename__ = "audit_log"
 
