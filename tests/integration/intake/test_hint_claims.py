@@ -9,6 +9,7 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -16,7 +17,9 @@ import pytest
 
 from billsync.api.server import create_api
 from billsync.app import App, build
-from billsync.store import events, hints, runs
+from billsync.clock import FakeClock
+from billsync.engine import hints as hints_engine
+from billsync.store import events, hint_claims, hints, runs
 from billsync.store.models import Connection, HintClaim
 from tests.integration.intake.conftest import Env
 
@@ -188,3 +191,38 @@ async def test_polls_defer_to_webhooks_another_process_resolved(env: Env, other:
     # The first process's poller does not take those targets over meanwhile: the claims
     # stay with the deferring holder.
     assert (await first.poll_once(only_due=True)).elsewhere == 4
+
+
+async def test_a_dead_holders_round_is_taken_over_once_its_claim_lapses(env: Env) -> None:
+    """A process died holding the round (it renews no more): the others wait for its claim
+    to lapse, CLAIM_S after its last renewal, then resolve the hints it left."""
+    resolver = env.app.hints
+    clock = FakeClock(datetime.now(UTC))
+    resolver._clock = clock
+    await env.new_account("orphan-1")
+    await env.http.post(env.togai_hook, json=_account_hint("orphan-1"))
+    async with env.app.db.write() as session:
+        assert await hint_claims.claim(
+            session,
+            env.togai_id,
+            holder="dead-process",
+            now=clock.now(),
+            until=clock.now() + timedelta(seconds=hints_engine.CLAIM_S),
+        )
+
+    assert await resolver.resolve_once() == 0
+    assert resolver.elsewhere == 1
+    clock.advance(hints_engine.CLAIM_S - 1)
+    assert await resolver.resolve_once() == 0
+    clock.advance(1)
+    assert await resolver.resolve_once() == 1
+    assert await _stored(env) == (Counter({"account:orphan-1:created": 1}), 1, 0)
+    # Released at the end of the round, with the time hints were resolved.
+    async with env.app.db.read() as session:
+        row = await session.get(HintClaim, env.togai_id)
+    assert row is not None
+    assert (row.holder, row.held_until, row.resolved_at) == (
+        resolver.holder,
+        clock.now(),
+        clock.now(),
+    )
