@@ -102,8 +102,9 @@ async def test_two_resolvers_given_one_burst_fetch_it_once(env: Env, other: Othe
 
 
 async def test_one_hint_at_two_processes_is_fetched_once(env: Env, other: Other) -> None:
-    """One webhook delivered to both processes (Togai's retry reaching the other one): one
-    GET of that account, one event."""
+    """Both processes run a round at once (each woke for deliveries of its own) while one
+    hint waits: one GET of that account, one event. (A redelivery of a waiting hint stores
+    nothing and wakes no resolver.)"""
     await env.new_account("solo-pair")
     for http in (env.http, other.http):
         await http.post(env.togai_hook, json=_account_hint("solo-pair"))
