@@ -20,6 +20,9 @@ fresh PostgreSQL schema per burst), the seeding and the object-by-object outcome
     .venv/bin/python bench/scale_out.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
     .venv/bin/python bench/scale_out.py --postgres URL --workers 1 --workers 2 --n 300
 
+--backlog starts the workers only once serve has stored every run (the timed start is then
+the workers' start): the workers' own rate, without serve's intake as a bound.
+
 Machine: record the load average (printed); the 2 cores here are shared.
 """
 
@@ -45,7 +48,7 @@ import sqlalchemy as sa
 
 from billsync.connectors.transport import AiohttpTransport
 from billsync.store.database import Database
-from billsync.store.models import Flow, Run
+from billsync.store.models import Flow, Run, StepAttempt
 from burst_data import check, seed
 from burst_stack import Stack, request_delta, stats
 from sync_burst import INVOICE_TEMPLATE, Progress, per_sync, runs_settled, watch
@@ -81,6 +84,11 @@ class Burst:
     resumed_after_s: float | None = None
     completed_after_kill_s: float | None = None
     killed_at: float | None = None  #: wall clock
+    #: --backlog: seconds from seeding until every run was stored (workers start then)
+    intake_seconds: float | None = None
+    #: seconds after seeding began by which p0/p10/p50/p90/p100 of the invoices had synced
+    invoices_done_at: dict[str, float] = field(default_factory=dict)
+    failed_attempts: dict[str, int] = field(default_factory=dict)
 
 
 async def _running_leases(db: Database) -> list[tuple[int, str]]:
@@ -129,8 +137,27 @@ async def kill_one_worker(stack: Stack, burst: Burst, killed: asyncio.Event) -> 
         await db.dispose()
 
 
-async def drain_rate(db_url: str) -> float | None:
-    """Invoice runs finished per second between the 10th and 90th percentile finish time."""
+async def wait_runs(db_url: str, count: int, within: float) -> None:
+    db = Database(db_url)
+    try:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            async with db.read() as session:
+                stored = (
+                    await session.execute(sa.select(sa.func.count()).select_from(Run))
+                ).scalar_one()
+            if stored >= count:
+                return
+            await asyncio.sleep(1.0)
+        raise RuntimeError(f"fewer than {count} runs stored after {within:.0f} s")
+    finally:
+        await db.dispose()
+
+
+async def drain_rate(db_url: str, started: float, burst: Burst) -> None:
+    """Invoice runs finished per second between the 10th and 90th percentile finish time;
+    when (since seeding began) the invoices finished, at p0/p10/p50/p90/p100; the attempts
+    that did not succeed, by error class (what a tail is made of)."""
     db = Database(db_url)
     try:
         async with db.read() as session:
@@ -140,14 +167,22 @@ async def drain_rate(db_url: str) -> float | None:
                 .where(Flow.template_key == INVOICE_TEMPLATE, Run.status == "succeeded")
             )
             times = sorted(t.timestamp() for (t,) in rows.all() if t is not None)
+            failed = await session.execute(
+                sa.select(StepAttempt.error_class, sa.func.count())
+                .where(StepAttempt.outcome != "succeeded")
+                .group_by(StepAttempt.error_class)
+            )
+            burst.failed_attempts = {str(c): int(k) for c, k in failed.all()}
     finally:
         await db.dispose()
     if len(times) < 20:
-        return None
+        return
     q = statistics.quantiles(times, n=10, method="inclusive")
     lo, hi = q[0], q[-1]
     inside = sum(1 for t in times if lo <= t <= hi)
-    return (inside - 1) / (hi - lo) if hi > lo else None
+    burst.drain_per_s = (inside - 1) / (hi - lo) if hi > lo else None
+    marks = {"p0": times[0], "p10": lo, "p50": q[4], "p90": hi, "p100": times[-1]}
+    burst.invoices_done_at = {k: round(v - started, 1) for k, v in marks.items()}
 
 
 async def run_burst(
@@ -169,11 +204,13 @@ async def run_burst(
         stack.start_sandboxes()
         await stack.wire()
         stack.start_billsync()
-        stack.start_workers(workers)
-        await asyncio.sleep(args.warmup)  # the workers import, migrate-check and connect
-        dead = [name for name, p in stack.procs.items() if p.poll() is not None]
-        if dead:
-            raise RuntimeError(f"{dead} exited at start:\n{stack.log_tail(dead[0])}")
+        backlog = args.backlog and not kill
+        if not backlog:
+            stack.start_workers(workers)
+            await asyncio.sleep(args.warmup)  # the workers import, migrate-check and connect
+            dead = [name for name, p in stack.procs.items() if p.poll() is not None]
+            if dead:
+                raise RuntimeError(f"{dead} exited at start:\n{stack.log_tail(dead[0])}")
         print(f"[{label}] serve + {workers} worker(s), {args.slots} slots each, {workdir}")
         driver = AiohttpTransport(limit=64)
         async with httpx.AsyncClient(timeout=60, limits=limits, transport=driver) as client:
@@ -188,6 +225,16 @@ async def run_burst(
             killer = asyncio.create_task(kill_one_worker(stack, burst, killed)) if kill else None
             seeded = await seed(client, stack.togai_url, n, f"s{secrets.token_hex(2)}")
             burst.seed_seconds = seeded.finished - seeded.started
+            started = seeded.started
+            if backlog:
+                # Every run stored (intake done) before any worker exists: the workers'
+                # own rate, whatever serve's intake can do.
+                await wait_runs(stack.db_url, 2 * n, within=args.timeout)
+                burst.intake_seconds = time.time() - seeded.started
+                print(f"[{label}] {2 * n} runs queued after {burst.intake_seconds:.0f} s")
+                stack.start_workers(workers)
+                cpu0 = stack.cpu()
+                started = time.time()
             try:
                 await asyncio.wait_for(watcher, timeout=args.timeout)
             except TimeoutError:
@@ -202,7 +249,7 @@ async def run_burst(
                 else:
                     killer.cancel()
             end = progress.done_at or time.time()
-            burst.seconds = end - seeded.started
+            burst.seconds = end - started
             burst.syncs_per_s = n / burst.seconds if burst.completed else 0.0
             billsync = {k: v for k, v in per_sync(cpu0, cpu1, n).items() if k not in SANDBOXES}
             burst.cpu_by_process = billsync
@@ -220,7 +267,7 @@ async def run_burst(
                     calls += sum(counts.values())
             burst.calls_per_sync = calls / n
             await runs_settled(stack.db_url, within=60 if burst.completed else 5)
-            burst.drain_per_s = await drain_rate(stack.db_url)
+            await drain_rate(stack.db_url, started, burst)
             burst.runs = await run_counts(stack.db_url)
             outcome = await check(client, stack.togai_url, stack.razorpay_url, seeded)
             burst.outcome = asdict(outcome)
@@ -278,11 +325,16 @@ def print_burst(b: Burst, one: Burst | None) -> None:
         f"\n== {b.label}: {b.dispatcher}, {b.workers} worker(s) x {b.slots} slots, N={b.n},"
         f" latency {LATENCY_MS} ms, load {b.loadavg_start[0]:.1f} -> {b.loadavg_end[0]:.1f}"
     )
-    print(f"  completed {b.completed} in {b.seconds:.1f} s (seeding {b.seed_seconds:.1f} s)")
+    backlog = "" if b.intake_seconds is None else f", workers started {b.intake_seconds:.0f} s in"
+    print(
+        f"  completed {b.completed} in {b.seconds:.1f} s (seeding {b.seed_seconds:.1f} s{backlog})"
+    )
     drain = "-" if b.drain_per_s is None else f"{b.drain_per_s:.1f}"
     print(f"  syncs/s {b.syncs_per_s:.1f}   drain (p10-p90 invoices/s) {drain}{ratio}")
     by = ", ".join(f"{k} {v:.1f}" for k, v in b.cpu_by_process.items())
     print(f"  CPU ms per sync {b.cpu_ms_per_sync:.1f} ({by})")
+    print(f"  invoices synced by (s after the timed start) {b.invoices_done_at}")
+    print(f"  attempts not succeeded, by error {b.failed_attempts}")
     print(f"  provider calls per sync {b.calls_per_sync:.2f}; runs {b.runs}; outcome {b.outcome}")
     if b.killed_runs is not None:
         print(
@@ -323,6 +375,12 @@ def main() -> int:
     parser.add_argument("--no-embedded", dest="embedded", action="store_false")
     parser.add_argument("--no-kill", dest="kill", action="store_false")
     parser.add_argument("--n-kill", type=int, default=300, help="N of the SIGKILL burst")
+    parser.add_argument(
+        "--backlog",
+        action="store_true",
+        help="start the workers only once every run is stored, and time from then on "
+        "(the workers' rate without serve's intake; the SIGKILL burst is unchanged)",
+    )
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds for workers to start")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per burst")
     parser.add_argument("--json", help="write the figures here")
