@@ -197,7 +197,10 @@ async def run_burst(
         worker_slots=args.slots,
         postgres_url=args.postgres,
         serve_args=["--no-worker"],
-        extra_env={"BILLSYNC_DISPATCHER": dispatcher},
+        extra_env={
+            **dict(kv.split("=", 1) for kv in args.set or []),
+            "BILLSYNC_DISPATCHER": dispatcher,
+        },
     )
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     try:
@@ -380,6 +383,12 @@ def main() -> int:
         action="store_true",
         help="start the workers only once every run is stored, and time from then on "
         "(the workers' rate without serve's intake; the SIGKILL burst is unchanged)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="BILLSYNC_X=VALUE",
+        help="a setting for serve and the workers (repeatable), e.g. BILLSYNC_JOB_POLL_SECONDS=0.1",
     )
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds for workers to start")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per burst")
