@@ -70,8 +70,9 @@ async def open_app(db: str | None, *, create: bool = False) -> AsyncIterator[App
             await app.load_served_url()
             yield app
         finally:
-            await app.clients.aclose()
-            await app.db.dispose()
+            # Everything the App opened (clients, the shared rate-limit connection, the
+            # database), whether or not the command started its worker.
+            await app.stop()
     finally:
         structlog.configure(**previous)
 

@@ -153,5 +153,8 @@ class Liveness:
             self._fd = None
         conn, self._conn = self._conn, None
         if conn is not None:
-            # close() only returns the connection to the pool, its session (and lock) alive.
+            # close() alone would return the connection to the pool, its session (and lock)
+            # alive: invalidate() closes the session; close() then gives the pool its slot
+            # back (without it the garbage collector finds the checked-out connection).
             await conn.invalidate()
+            await conn.close()

@@ -115,7 +115,13 @@ class RateLimitStore:
         self._conn: AsyncConnection | None = None
         self._lock: asyncio.Lock | None = None
         self._created: set[str] = set()
+        #: checkouts whose caller was cancelled while they ran; aclose() closes them
+        self._orphans: set[asyncio.Future[AsyncConnection]] = set()
         self.statements = 0  #: statements sent, for the benchmark and tests
+
+    async def _connect(self) -> AsyncConnection:
+        conn = await self._db.engine.connect()
+        return await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     async def _execute(
         self, stmt: sa.TextClause, params: dict[str, object]
@@ -124,8 +130,15 @@ class RateLimitStore:
             self._lock = asyncio.Lock()
         async with self._lock:
             if self._conn is None or self._conn.closed or self._conn.invalidated:
-                conn = await self._db.engine.connect()
-                self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                # A cancel (shutdown) during a checkout would drop the checked-out connection
+                # unreturned (the garbage collector then finds it): the checkout finishes
+                # shielded, and aclose() closes what it returns.
+                opening = asyncio.ensure_future(self._connect())
+                try:
+                    self._conn = await asyncio.shield(opening)
+                except asyncio.CancelledError:
+                    self._orphans.add(opening)
+                    raise
             self.statements += 1
             try:
                 result = await self._conn.execute(stmt, params)
@@ -188,6 +201,12 @@ class RateLimitStore:
         await self._execute(_FORGET, {"name": name})
 
     async def aclose(self) -> None:
+        orphans, self._orphans = self._orphans, set()
+        for opening in orphans:
+            try:
+                await (await opening).close()
+            except Exception:  # noqa: S112 - a failed checkout holds nothing to return
+                continue
         conn, self._conn = self._conn, None
         if conn is not None:
             await conn.close()
