@@ -44,6 +44,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from billsync.connectors.transport import AiohttpTransport
 from billsync.store.database import Database
@@ -237,21 +238,20 @@ async def db_metrics(db_url: str, seeded: Seeded, report: Report) -> None:
     report.account_lag_p99 = pct(account_lags, 0.99)
 
 
+async def unfinished_runs(session: AsyncSession) -> int:
+    statuses = [s.value for s in UNFINISHED_RUN]
+    query = sa.select(sa.func.count()).select_from(Run).where(Run.status.in_(statuses))
+    return int((await session.execute(query)).scalar_one())
+
+
 async def runs_settled(db_url: str, within: float) -> None:
     """Wait (bounded) until billsync has no unfinished run, so late duplicates show up."""
     db = Database(db_url)
-    unfinished = [s.value for s in UNFINISHED_RUN]
     try:
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             async with db.read() as session:
-                left = (
-                    await session.execute(
-                        sa.select(sa.func.count())
-                        .select_from(Run)
-                        .where(Run.status.in_(unfinished))
-                    )
-                ).scalar_one()
+                left = await unfinished_runs(session)
             if not left:
                 return
             await asyncio.sleep(0.5)
@@ -265,18 +265,11 @@ async def replay_dead(
     """Once no run is left unfinished but some are dead, stop the faults and replay each
     dead run with `billsync runs replay` (as a user would); the watcher then sees them."""
     db = Database(stack.db_url)
-    unfinished = [s.value for s in UNFINISHED_RUN]
     try:
         while not watcher.done():
             await asyncio.sleep(2.0)
             async with db.read() as session:
-                left = (
-                    await session.execute(
-                        sa.select(sa.func.count())
-                        .select_from(Run)
-                        .where(Run.status.in_(unfinished))
-                    )
-                ).scalar_one()
+                left = await unfinished_runs(session)
                 dead = (
                     (await session.execute(sa.select(Run.id).where(Run.status == "dead")))
                     .scalars()
