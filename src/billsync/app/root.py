@@ -29,10 +29,10 @@ from billsync.engine.intake import Intake
 from billsync.engine.poller import Poller
 from billsync.engine.ratelimit import RateLimiters
 from billsync.engine.reconcile.reconciler import Reconciler
+from billsync.engine.recovery import resume_dead_owners
 from billsync.engine.retry import RetryPolicy
 from billsync.engine.runner import Runner
 from billsync.engine.worker import Worker
-from billsync.store import leases
 from billsync.store import served_url as served_store
 from billsync.store.database import Database
 from billsync.store.liveness import Liveness
@@ -112,8 +112,7 @@ class App:
         await self.migrate()
         await self.reconciliations.recover()
         if worker:
-            if isinstance(self.worker, Worker):
-                await self._resume_dead_owners()
+            await self._resume_dead_owners()
             await self.worker.start()
         if poller:
             await self.poller.start()
@@ -129,19 +128,11 @@ class App:
         log.info("billsync started", worker=worker, poller=poller, schedule=schedule, hints=hints)
 
     async def _resume_dead_owners(self) -> None:
-        """Prove this worker alive, then give the runs of dead embedded workers (a serve
-        killed before this one started) back to the queue at once, not at lease expiry."""
-        assert isinstance(self.worker, Worker)
+        """Prove this worker alive, then give the runs of dead workers (a serve or worker
+        killed before this one started) back to the queue at once, not at lease expiry. A
+        procrastinate worker keeps judging the others while it runs (engine/job_worker.py)."""
         await self.liveness.start(self.worker.owner, now=self.clock.now())
-        dead = await self.liveness.dead_owners()
-        if not dead:
-            return
-        released: list[int] = []
-        async with self.db.write() as session:
-            for owner in dead:
-                released += await leases.release_held(session, owner=owner, now=self.clock.now())
-        await self.liveness.forget(dead)
-        log.warning("resumed the runs of stopped workers", owners=dead, run_ids=sorted(released))
+        await resume_dead_owners(self.db, self.liveness, self.dispatcher, self.clock)
 
     async def stop(self) -> None:
         """Stop taking work, finish or release in-flight runs, close clients and the DB."""
@@ -284,6 +275,7 @@ def build(
         heartbeat_seconds=settings.heartbeat_seconds,
         dispatcher=dispatcher,
     )
+    liveness = Liveness(db)
     worker: Worker | JobWorker
     if isinstance(dispatcher, ProcrastinateDispatcher):
         from billsync.engine.job_worker import JobWorker
@@ -301,6 +293,7 @@ def build(
             heartbeat_seconds=settings.job_heartbeat_seconds,
             stalled_seconds=settings.stalled_worker_seconds,
             reap_seconds=settings.job_heartbeat_seconds,
+            liveness=liveness,
         )
     else:
         worker = Worker(
@@ -345,6 +338,6 @@ def build(
         reconciliations=reconciliations,
         reconcile_schedule=reconcile_schedule,
         hints=hint_resolver,
-        liveness=Liveness(db),
+        liveness=liveness,
         transport_for=transport_for,
     )

@@ -7,8 +7,11 @@ worker (invariant 9), and claims again until nothing of the entity is due. Per-e
 therefore comes from the run table, as in the embedded claimer, not from the order jobs are
 fetched in (docs/architecture.md, "Dispatch").
 
-A worker that dies (SIGKILL, a lost machine) stops sending procrastinate heartbeats. Every
-worker runs a reaper each `reap_seconds`: jobs in `doing` whose worker has been silent for
+A worker that dies (SIGKILL, a lost machine) loses its liveness lock at once
+(store/liveness.py: a PostgreSQL advisory lock on a session of its own) and stops sending
+procrastinate heartbeats. Every worker runs a reaper each `reap_seconds`: the runs of
+workers whose lock is gone go back to the queue with a job each (engine/recovery.py), and
+jobs in `doing` whose worker has been silent for
 `stalled_seconds` get their runs released (leases by that job's owner prefix go back to
 `queued`, with a new drain job in the same transaction) and are put back to `todo`. The
 reaper takes no procrastinate lock (procrastinate#1408: a locked reaper stalled itself). A
@@ -26,9 +29,11 @@ import structlog
 from billsync.clock import Clock, SystemClock
 from billsync.engine.dispatch import ProcrastinateDispatcher
 from billsync.engine.job_queue import QUEUE, TASK, JobQueue, owner_prefix
+from billsync.engine.recovery import resume_dead_owners
 from billsync.engine.runner import Runner
 from billsync.store import leases, run_jobs
 from billsync.store.database import Database
+from billsync.store.liveness import Liveness
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +54,7 @@ class JobWorker:
         heartbeat_seconds: float = 2.0,
         stalled_seconds: float = 8.0,
         reap_seconds: float = 2.0,
+        liveness: Liveness | None = None,
     ) -> None:
         if slots < 1:
             raise ValueError("a worker needs at least one slot")
@@ -69,6 +75,7 @@ class JobWorker:
         self._heartbeat_seconds = heartbeat_seconds
         self._stalled_seconds = stalled_seconds
         self._reap_seconds = reap_seconds
+        self._liveness = liveness
         self.owner = runner.owner
         self._draining: dict[str, int] = {}  #: entity -> drains of it in this process
         self._procrastinate: asyncio.Task[None] | None = None
@@ -188,6 +195,13 @@ class JobWorker:
         """Release the runs of drain jobs whose worker went silent and put the jobs back
         to `todo`; the released run ids."""
         released: list[int] = []
+        if self._liveness is not None:
+            # A worker whose liveness lock is gone died: no need to wait for its heartbeats
+            # to go stale. Its jobs stay in `doing` until they do, then are retried below
+            # (their runs are gone from them by then: a drain that finds nothing due).
+            released += await resume_dead_owners(
+                self._db, self._liveness, self._dispatcher, self._clock
+            )
         for job in await self._queue.stalled(self._stalled_seconds):
             assert job.id is not None
             async with self._db.write() as session:

@@ -19,6 +19,8 @@ from billsync.engine.job_queue import JobQueue, owner_prefix
 from billsync.engine.job_worker import JobWorker
 from billsync.store import runs
 from billsync.store.database import Database
+from billsync.store.liveness import Liveness
+from billsync.store.models import LiveOwner
 from billsync.store.status import RunStatus
 from billsync.store.vault import Vault
 from tests.integration.conftest import _in_schema, _MigratedSchemas, _truncate_all
@@ -181,6 +183,52 @@ async def test_a_dead_workers_run_is_resumed_by_the_reaper(h: Harness) -> None:
         assert worker.reaped == 1
     calls = [c for c in h.script.calls if c.key == "a"]
     assert len(calls) == 2 and calls[1].after_ambiguous_failure
+
+
+async def test_a_worker_whose_liveness_lock_is_gone_is_resumed_before_its_heartbeats_stale(
+    h: Harness,
+) -> None:
+    """The dead worker's heartbeat is fresh (it died a moment ago) and stalled-job
+    detection would wait a minute: its liveness lock, gone with its session, proves it dead,
+    so the next reaper pass releases its run (with a job) and it runs again, once."""
+    flow_id = await h.flow()
+    run_id = await h.queue(flow_id, entity="A", payload={"key": "a"})
+    async with h.db.write() as session:
+        fresh = (
+            await session.execute(sa.text("SELECT procrastinate_register_worker_v1()"))
+        ).scalar()
+        job_id = (
+            await session.execute(
+                sa.text(
+                    "UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w RETURNING id"
+                ),
+                {"w": fresh},
+            )
+        ).scalar_one()
+    other = Database(h.db.url)  # the dead worker's process: its own engine
+    doomed = Liveness(other)
+    try:
+        await doomed.start("vm:1:dead", now=datetime.now(UTC))
+        await h.crash_during_call(
+            run_id, "a", owner=f"{owner_prefix(job_id, 0)}vm:1:dead", lease_seconds=60
+        )
+        assert doomed._conn is not None
+        await doomed._conn.invalidate()  # the session ends, as when its process dies
+        doomed._conn = None
+        judge = Liveness(h.db)
+        worker = _worker(h, "w2", heartbeat_seconds=0.2, stalled_seconds=60.0, liveness=judge)
+        await judge.start(worker.owner, now=datetime.now(UTC))
+        async with worker:
+            await _reach(h, run_id, RunStatus.SUCCEEDED)
+            assert worker.reaped == 0  # not the stalled-job path
+        await judge.stop()
+    finally:
+        await other.dispose()
+    calls = [c for c in h.script.calls if c.key == "a"]
+    assert len(calls) == 2 and calls[1].after_ambiguous_failure
+    async with h.db.read() as session:
+        owners = (await session.execute(sa.select(LiveOwner.owner))).scalars().all()
+    assert "vm:1:dead" not in owners  # forgotten once its runs were released
 
 
 async def test_runnable_runs_without_a_job_get_one(h: Harness) -> None:
