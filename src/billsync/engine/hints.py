@@ -42,7 +42,7 @@ from billsync.engine import calls
 from billsync.engine.clients import ClientCache
 from billsync.engine.intake import Intake
 from billsync.engine.ratelimit import RateLimiters, connection_rate
-from billsync.store import connections, events, hint_claims, hints
+from billsync.store import connections, events, hint_claims, hints, runs
 from billsync.store.database import Database
 
 log = structlog.get_logger(__name__)
@@ -51,8 +51,11 @@ log = structlog.get_logger(__name__)
 BATCH = 1000
 #: A round starts once no delivery came for this long (seconds)...
 DEFAULT_WINDOW_S = 0.25
-#: ...or this long after the first waiting one.
+#: ...or this long after the first waiting one...
 DEFAULT_MAX_WAIT_S = 2.0
+#: ...or, once `window` has passed, as soon as fewer runs than this are queued: the
+#: executors are about to run dry, so waiting for a larger round would leave them idle.
+DEFAULT_HUNGRY_BELOW = 100
 #: Backoff after a failed round, doubling up to the maximum.
 RETRY_MIN_S = 1.0
 RETRY_MAX_S = 60.0
@@ -75,6 +78,7 @@ class HintResolver:
         clock: Clock | None = None,
         window: float = DEFAULT_WINDOW_S,
         max_wait: float = DEFAULT_MAX_WAIT_S,
+        hungry_below: int = DEFAULT_HUNGRY_BELOW,
     ) -> None:
         self._db = db
         self._registry = registry
@@ -84,6 +88,7 @@ class HintResolver:
         self._clock = clock or SystemClock()
         self.window = window
         self.max_wait = max_wait
+        self.hungry_below = hungry_below
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         #: (connection, kind) → pages the last list sweep took
@@ -261,18 +266,39 @@ class HintResolver:
 
     async def _gather(self) -> None:
         """Let a burst of deliveries arrive: wait until none came for `window` seconds, or
-        `max_wait` seconds have passed since the first."""
+        `max_wait` seconds have passed since the first, or (checked once per `window`) the
+        queue of runs is nearly empty.
+
+        The last is what keeps a long burst from idling the executors: deliveries that never
+        pause would otherwise hold every round to `max_wait`, and the first runs of a burst
+        would start only then. Once runs pile up, rounds grow again (fewer list calls)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.max_wait
+        start = loop.time()
+        deadline = start + self.max_wait
+        checked = start
         while True:
             self._wake.clear()
-            left = deadline - loop.time()
+            now = loop.time()
+            left = deadline - now
             if not self.window or left <= 0:
                 return
+            if self.hungry_below and now - checked >= self.window:
+                checked = now
+                if await self._hungry():
+                    return
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=min(self.window, left))
             except TimeoutError:
                 return
+
+    async def _hungry(self) -> bool:
+        try:
+            async with self._db.read() as session:
+                queued = await runs.queued_at_least(session, self.hungry_below)
+        except Exception as exc:  # the round then waits as it would have anyway
+            log.warning("queued runs not counted", error=str(exc))
+            return False
+        return queued < self.hungry_below
 
     async def _loop(self) -> None:
         delay = RETRY_MIN_S

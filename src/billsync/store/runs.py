@@ -197,6 +197,12 @@ async def count_by_status(session: AsyncSession) -> dict[str, int]:
     return {status: int(n) for status, n in (await session.execute(stmt)).all()}
 
 
+async def queued_at_least(session: AsyncSession, limit: int) -> int:
+    """Queued runs, counted up to `limit` (an index range scan: cheap at any backlog)."""
+    head = sa.select(sa.literal(1)).where(Run.status == RunStatus.QUEUED).limit(limit).subquery()
+    return int((await session.execute(sa.select(sa.func.count()).select_from(head))).scalar_one())
+
+
 async def statuses(session: AsyncSession, run_ids: Sequence[int]) -> dict[int, str]:
     """The status of each of these runs (absent ids are left out), 500 ids a statement."""
     found: dict[int, str] = {}

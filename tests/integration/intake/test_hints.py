@@ -3,16 +3,18 @@ per list call), still deduplicated, never trusted for their content."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
 from billsync.domain import Hint
 from billsync.engine import poller as poller_module
 from billsync.store import events, hints, runs
-from billsync.store.models import Event
+from billsync.store.models import Event, Run
 from tests.integration.intake.conftest import Env
 
 
@@ -214,3 +216,49 @@ async def test_polls_wait_while_webhooks_arrive_but_not_forever(
         poller._next_due[key] = 0.0
     overdue = await poller.poll_once(only_due=True)
     assert (overdue.polled, overdue.deferred) == (4, 0)
+
+
+async def _gather_seconds(env: Env) -> float:
+    """How long a round's gather waits while deliveries keep coming every 20 ms."""
+    resolver = env.app.hints
+    delivering = True
+
+    async def deliver() -> None:
+        while delivering:
+            resolver.notify()
+            await asyncio.sleep(0.02)
+
+    task = asyncio.create_task(deliver())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        await resolver._gather()
+        return loop.time() - started
+    finally:
+        delivering = False
+        await task
+
+
+async def test_a_burst_that_never_pauses_starts_its_round_early_while_few_runs_wait(
+    env: Env,
+) -> None:
+    resolver = env.app.hints
+    resolver.window, resolver.max_wait, resolver.hungry_below = 0.1, 1.5, 3
+    # No run queued: the executors are idle, so the round starts after one window although
+    # deliveries never pause (it used to wait for max_wait).
+    assert await _gather_seconds(env) < 0.75
+    # Three runs queued (no worker runs here): enough work waits, so the round gathers
+    # until max_wait and takes more hints at once.
+    for account_id in ("queue-1", "queue-2", "queue-3"):
+        await env.new_account(account_id)
+        await env.http.post(env.togai_hook, json=_account_hint(account_id))
+    assert await resolver.resolve_once() == 3
+    async with env.app.db.read() as session:
+        assert await runs.queued_at_least(session, 10) == 3
+    assert await _gather_seconds(env) >= 1.45
+    # Without the check (hungry_below 0) a never-pausing burst waits for max_wait even when
+    # nothing is queued.
+    resolver.hungry_below = 0
+    async with env.app.db.write() as session:
+        await session.execute(sa.update(Run).values(status="cancelled"))
+    assert await _gather_seconds(env) >= 1.45

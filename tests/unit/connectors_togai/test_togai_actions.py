@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -191,6 +192,84 @@ async def test_set_invoice_setting_writes_id_and_url_on_the_invoice_entity() -> 
         ctx(fake), "set_invoice_setting", invoice_id="inv.1", razorpay_invoice_id="inv_R1"
     )
     assert [s.source for s in without_url.output.settings] == ["unchanged"]
+
+
+class _BothInFlight(httpx.AsyncBaseTransport):
+    """Holds each settings insert until `expected` of them are in flight at once (a write
+    made after the first had finished would wait in vain), then lets the fake answer, with
+    `answers` in arrival order where given."""
+
+    def __init__(
+        self, fake: FakeTogai, expected: int, answers: list[httpx.Response | Exception]
+    ) -> None:
+        self.inner = fake.transport()
+        self.expected = expected
+        self.answers = answers
+        self.arrived = 0
+        self.all_in = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            self.arrived += 1
+            mine = self.arrived
+            if self.arrived == self.expected:
+                self.all_in.set()
+            await asyncio.wait_for(self.all_in.wait(), timeout=2)
+            if mine <= len(self.answers):
+                answer = self.answers[mine - 1]
+                await self.inner.handle_async_request(request)  # it lands all the same
+                if isinstance(answer, Exception):
+                    raise answer
+                return answer
+        return await self.inner.handle_async_request(request)
+
+
+def gated_ctx(gate: _BothInFlight, **kw: Any) -> ActionContext:
+    client = TogaiClient(TOKEN, base_url="http://togai.test", transport=gate)
+    return ActionContext(client=client, options={}, ids=Ids(), idempotency_key="r:0", **kw)
+
+
+async def test_set_invoice_setting_writes_both_settings_at_once() -> None:
+    fake = FakeTogai()
+    gate = _BothInFlight(fake, expected=2, answers=[])
+    result = await run(
+        gated_ctx(gate),
+        "set_invoice_setting",
+        invoice_id="inv.1",
+        razorpay_invoice_id="inv_R1",
+        razorpay_invoice_url="https://rzp.io/i/abc",
+    )
+    # Both inserts were in flight together (one after the other would have timed out)
+    assert [s.source for s in result.output.settings] == ["created", "created"]
+    assert sorted(fake.settings) == [
+        "setting.USER.RazorPayInvoiceId.INVOICE.inv.1",
+        "setting.USER.RazorPayInvoiceUrl.INVOICE.inv.1",
+    ]
+
+
+@pytest.mark.parametrize("ambiguous_first", [True, False])
+async def test_a_failed_invoice_setting_lets_the_other_finish_and_ambiguity_wins(
+    ambiguous_first: bool,
+) -> None:
+    fake = FakeTogai()
+    # One insert's response lost (ambiguous), the other answered 500 (not ambiguous: the
+    # provider said it failed), in either arrival order; both reached the fake.
+    failed = httpx.Response(500, json={"message": "boom"})
+    lost = httpx.ReadError("connection reset")
+    gate = _BothInFlight(
+        fake, expected=2, answers=[lost, failed] if ambiguous_first else [failed, lost]
+    )
+    with pytest.raises(errors.UnavailableError) as raised:
+        await run(
+            gated_ctx(gate),
+            "set_invoice_setting",
+            invoice_id="inv.1",
+            razorpay_invoice_id="inv_R1",
+            razorpay_invoice_url="https://rzp.io/i/abc",
+        )
+    # The step fails ambiguous, so its next attempt reads before writing
+    assert raised.value.ambiguous
+    assert len(fake.settings) == 2  # neither request was cut off
 
 
 async def test_read_actions_return_the_entities() -> None:

@@ -8,6 +8,7 @@ failure, and in a dry run, it reads first (get → compare → write).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
 from pydantic import BaseModel
@@ -123,12 +124,15 @@ async def set_account_setting(ctx: ActionContext, data: SetAccountSettingIn) -> 
 
 
 async def set_invoice_setting(ctx: ActionContext, data: SetInvoiceSettingIn) -> ActionResult:
+    """Both settings at once: they are independent keys, and each write is idempotent on its
+    own, so writing them side by side saves a round trip per invoice. Both always run to the
+    end (a failure of one does not cut the other off mid-request, which would make it
+    ambiguous); the step fails with an ambiguous failure if either had one, else the first."""
     values = [(data.id_setting, data.razorpay_invoice_id)]
     if data.razorpay_invoice_url:
         values.append((data.url_setting, data.razorpay_invoice_url))
-    results = []
-    for setting_id, value in values:
-        wanted = Setting(
+    wanted = [
+        Setting(
             id=setting_id,
             name=setting_id,
             value=value,
@@ -137,7 +141,16 @@ async def set_invoice_setting(ctx: ActionContext, data: SetInvoiceSettingIn) -> 
             entity_id=data.invoice_id,
             data_type="STRING",
         )
-        results.append(await upsert_setting(ctx, wanted))
+        for setting_id, value in values
+    ]
+    outcomes = await asyncio.gather(
+        *(upsert_setting(ctx, w) for w in wanted), return_exceptions=True
+    )
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    if failures:
+        # An ambiguous failure goes first: the step's next attempt then reads before writing.
+        raise next((f for f in failures if getattr(f, "ambiguous", False)), failures[0])
+    results = [o for o in outcomes if not isinstance(o, BaseException)]
     return ActionResult(output=SetInvoiceSettingOut(settings=results))
 
 
