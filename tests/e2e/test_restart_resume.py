@@ -10,7 +10,6 @@ import pytest
 import sqlalchemy as sa
 
 from billsync.store.models import Run
-from tests.e2e.conftest import BACKENDS
 from tests.e2e.harness import Stack, eventually
 from tests.e2e.test_resilience import _assert_exactly_once, _create
 
@@ -30,8 +29,10 @@ async def _leases(stack: Stack) -> dict[int, str | None]:
         return {row[0]: row[1] for row in rows}
 
 
-CASES = [(backend, "embedded") for backend in BACKENDS] + [
-    (backend, "procrastinate") for backend in BACKENDS if backend == "postgres"
+CASES = [
+    pytest.param("sqlite", "embedded"),
+    pytest.param("postgres", "embedded", marks=pytest.mark.postgres),
+    pytest.param("postgres", "procrastinate", marks=pytest.mark.postgres),
 ]
 
 
