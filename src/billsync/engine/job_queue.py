@@ -5,7 +5,9 @@ retry). Whoever executes it claims the entity's oldest unfinished run if it is d
 (`store.leases.claim_entity`, the embedded claimer's FIFO rule narrowed to one entity),
 executes it with `Runner.execute`, and claims again until nothing of the entity is due. The
 run table stays the queue's truth; jobs are wake-ups, so a duplicate or stray job costs one
-claim query and cannot reorder or double anything.
+claim query and cannot reorder or double anything. A wake-up for an entity that already has
+a job waiting to drain it now defers none (`_waiting`): in a burst, an account's invoice run
+rides on the job of its account run instead of costing a second job.
 
 Jobs are deferred on the caller's psycopg connection (`defer`), inside the transaction that
 makes the runs runnable: they commit or roll back with the runs. procrastinate's schema is
@@ -15,10 +17,11 @@ applied by billsync's own migrations (0009).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import procrastinate
+import sqlalchemy as sa
 from procrastinate import jobs as procrastinate_jobs
 from procrastinate.types import JSONDict
 from sqlalchemy.engine import make_url
@@ -80,8 +83,15 @@ class JobQueue:
         """Defer a drain job per distinct (entity, time) on the session's own connection,
         so the jobs commit with whatever made the runs runnable; how many."""
         by_time: dict[datetime | None, set[str]] = {}
+        now = datetime.now(UTC)
         for entity, at in targets:
-            by_time.setdefault(at, set()).add(entity)
+            # A due time already past (a new run's) is now: one batch, and deduplicated.
+            by_time.setdefault(None if at is None or at <= now else at, set()).add(entity)
+        if None in by_time:
+            # An entity with a job already waiting to drain it now needs no second one.
+            by_time[None] -= await self._waiting(session, by_time[None])
+            if not by_time[None]:
+                del by_time[None]
         if not by_time:
             return 0
         connection = await session.connection()
@@ -96,6 +106,26 @@ class JobQueue:
             ids = await deferrer.batch_defer_async(*jobs)
             deferred += len(ids)
         return deferred
+
+    async def _waiting(self, session: AsyncSession, entities: set[str]) -> set[str]:
+        """Entities with a drain job due now that no worker is fetching, locked until the
+        caller's transaction ends.
+
+        The lock is what makes skipping safe: procrastinate fetches with `SKIP LOCKED`, so the
+        job cannot start draining before the caller's runs are committed, and then it drains
+        them too. A job being fetched right now is locked by its fetcher and skipped here, so
+        the caller defers its own (a duplicate wake-up, which costs one claim query)."""
+        rows = await session.execute(
+            sa.text(
+                "SELECT args->>'entity' FROM procrastinate_jobs "
+                "WHERE queue_name = :queue AND task_name = :task AND status = 'todo' "
+                "AND (scheduled_at IS NULL OR scheduled_at <= now()) "
+                "AND args->>'entity' = ANY(:entities) "
+                "FOR UPDATE SKIP LOCKED"
+            ),
+            {"queue": QUEUE, "task": TASK, "entities": sorted(entities)},
+        )
+        return {str(entity) for entity in rows.scalars()}
 
     async def open(self) -> None:
         await self.app.open_async()

@@ -97,6 +97,33 @@ async def test_a_job_commits_or_rolls_back_with_its_runs(h: Harness) -> None:
     assert len(await _jobs(h.db)) == 1  # the job deferred in the rolled-back transaction is gone
 
 
+async def test_an_entity_with_a_waiting_job_gets_no_second_one(h: Harness) -> None:
+    flow_id = await h.flow()
+    first = await h.queue(flow_id, entity="acct-A")
+    # The invoice run of the same account, in a later transaction: the waiting job will drain it.
+    second = await h.queue(flow_id, entity="acct-A")
+    assert [(j["status"], j["args"]) for j in await _jobs(h.db)] == [("todo", {"entity": "acct-A"})]
+    async with _worker(h, "w1"):
+        await _reach(h, second, RunStatus.SUCCEEDED)
+    assert await h.status(first) is RunStatus.SUCCEEDED
+    assert await _jobs(h.db) == []
+    # A job a worker is fetching (locked) may be past its last claim by the time the next
+    # run commits: that run gets a job of its own.
+    await h.queue(flow_id, entity="acct-A")
+    async with h.db.write() as fetching:
+        await fetching.execute(sa.text("SELECT id FROM procrastinate_jobs FOR UPDATE"))
+        await asyncio.wait_for(h.queue(flow_id, entity="acct-A"), timeout=WAIT)
+    assert [j["args"] for j in await _jobs(h.db)] == [{"entity": "acct-A"}] * 2
+    # A job scheduled for later (a retry's backoff) does not stand in for one due now.
+    async with h.db.write() as session:
+        await session.execute(sa.text("DELETE FROM procrastinate_jobs"))
+        await h.dispatcher.queue.defer(session, [("acct-B", datetime(2999, 1, 1, tzinfo=UTC))])
+    await h.queue(flow_id, entity="acct-B")
+    jobs = await _jobs(h.db)
+    assert [j["args"] for j in jobs] == [{"entity": "acct-B"}] * 2
+    assert jobs[0]["scheduled_at"] is not None and jobs[1]["scheduled_at"] is None
+
+
 async def test_entity_order_across_two_workers_and_a_retry_keeps_its_place(h: Harness) -> None:
     flow_id = await h.flow()
     runs: dict[str, list[int]] = {}
