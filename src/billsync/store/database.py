@@ -308,8 +308,11 @@ class Database:
         return bool(found)
 
     async def migrate(self, revision: str = "head") -> None:
-        """Bring the schema to `revision` with the migrations shipped in the package."""
-        await upgrade(self.engine, revision)
+        """Bring the schema to `revision` with the migrations shipped in the package.
+        Processes migrating one database at once take turns (PostgreSQL: an advisory lock in
+        `upgrade`; SQLite: the cross-process write lock), so the first applies them."""
+        async with self._other_processes():
+            await upgrade(self.engine, revision)
 
     async def dispose(self) -> None:
         if self._write_conn is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection as SyncConnection
@@ -43,8 +44,21 @@ def _downgrade(connection: SyncConnection, revision: str) -> None:
     command.downgrade(cfg, revision)
 
 
+#: (namespace, key) of the advisory lock that serialises migrations on PostgreSQL ("bm", "mg":
+#: not the liveness locks' namespace, store/liveness.py)
+MIGRATION_LOCK = (0x626D, 0x6D67)
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Upgrade to `revision`. On PostgreSQL, processes starting together (a serve and its
+    workers after a release) take turns: each waits for a transaction-level advisory lock,
+    so the first applies the migrations and the others find the database at head."""
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"),
+                {"ns": MIGRATION_LOCK[0], "key": MIGRATION_LOCK[1]},
+            )
         await conn.run_sync(_upgrade, revision)
 
 

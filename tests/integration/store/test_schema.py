@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from typing import Any
 
@@ -97,3 +98,21 @@ async def test_sqlite_write_sessions_take_the_write_lock_up_front(db: Database) 
             probe.execute("ROLLBACK")
         finally:
             probe.close()
+
+
+async def test_processes_migrating_at_once_take_turns(empty_db: Database) -> None:
+    # Three processes (an engine each) starting on a fresh database together, as a serve and
+    # its workers do after a release: each waits for the others, the first migrates.
+    others = [Database(empty_db.url) for _ in range(2)]
+    try:
+        # Without turns, PostgreSQL's concurrent DDL deadlocked here (it hung).
+        async with asyncio.timeout(120):
+            await asyncio.gather(empty_db.migrate(), *(db.migrate() for db in others))
+    finally:
+        for db in others:
+            await db.dispose()
+    async with empty_db.engine.connect() as conn:
+        version = (await conn.exec_driver_sql("SELECT version_num FROM alembic_version")).all()
+        assert await conn.run_sync(_diff) == []
+    head = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
+    assert version == [(head,)]
