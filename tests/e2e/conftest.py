@@ -17,7 +17,14 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from billsync.store.database import Database
 from tests.e2e.harness import RZP_KEY, TOGAI_TOKEN, Stack, sandboxes
 
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+BACKENDS = [
+    "sqlite",
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    # serve --no-worker plus two `billsync worker` processes on procrastinate (issue #13)
+    pytest.param("cluster", marks=pytest.mark.postgres),
+]
+#: One `billsync serve` doing everything (tests of serve's own processes)
+SERVE_BACKENDS = BACKENDS[:2]
 
 
 @pytest.fixture
@@ -51,7 +58,7 @@ async def stack(
     template_options: dict[str, dict[str, bool]],
 ) -> AsyncIterator[Stack]:
     schema = ""
-    if backend == "postgres":
+    if backend in ("postgres", "cluster"):
         base_url = request.getfixturevalue("postgres_url")
         schema = f"e2e_{uuid.uuid4().hex[:12]}"
         await _pg_schema(base_url, schema, create=True)
@@ -61,6 +68,9 @@ async def stack(
         db_url = f"sqlite+aiosqlite:///{quote(str(tmp_path / 'billsync.db'))}"
     with ExitStack() as exits:
         s = Stack(db_url=db_url, workdir=tmp_path, template_options=template_options)
+        if backend == "cluster":
+            s.workers = 2
+            s.extra_env["BILLSYNC_DISPATCHER"] = "procrastinate"
         sandboxes(s, exits)
         await s.wire()
         s.db = Database(db_url)

@@ -111,6 +111,10 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     #: more arguments for `billsync serve` (e.g. --no-worker)
     serve_args: list[str] = field(default_factory=list)
+    #: `billsync worker` processes beside `serve --no-worker` (the e2e suite's cluster
+    #: backend: procrastinate on PostgreSQL); 0: serve executes the runs itself
+    workers: int = 0
+    worker_procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     #: template key → its options, for the flows `wire` makes
     template_options: dict[str, dict[str, bool]] = field(default_factory=dict)
 
@@ -185,9 +189,12 @@ class Stack:
         env = self.env()
         if self._log is None:
             self._log = (self.workdir / "billsync.log").open("ab")
+        serve_args = list(self.serve_args)
+        if self.workers and "--no-worker" not in serve_args:
+            serve_args.append("--no-worker")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "billsync", "serve", "--port", str(port), "--db", self.db_url]
-            + self.serve_args,
+            + serve_args,
             env=env,
             cwd=self.workdir,
             stdout=self._log,
@@ -199,6 +206,8 @@ class Stack:
                 raise AssertionError(f"billsync serve exited: {self.log_tail()}")
             try:
                 if httpx.get(f"{self.billsync_url}/healthz", timeout=1).status_code == 200:
+                    # serve has migrated the database: the workers may start.
+                    self._start_workers(env)
                     return
             except httpx.TransportError:
                 pass
@@ -206,12 +215,40 @@ class Stack:
                 raise AssertionError(f"billsync serve did not start: {self.log_tail()}")
             time.sleep(0.05)
 
+    def _start_workers(self, env: dict[str, str]) -> None:
+        self.worker_procs = [p for p in self.worker_procs if p.poll() is None]
+        for _ in range(self.workers - len(self.worker_procs)):
+            assert self._log is not None
+            self.worker_procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "billsync", "worker", "--db", self.db_url],
+                    env=env,
+                    cwd=self.workdir,
+                    stdout=self._log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+
     def kill_billsync(self) -> None:
+        """SIGKILL serve and, in a cluster, every worker (the machine died)."""
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
+        for proc in [self.proc, *self.worker_procs]:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+        for proc in [self.proc, *self.worker_procs]:
+            proc.wait(timeout=10)
 
     def stop_billsync(self) -> int | None:
+        for proc in self.worker_procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.worker_procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+                raise AssertionError("billsync worker did not stop on SIGTERM") from None
         if self.proc is None or self.proc.poll() is not None:
             return None if self.proc is None else self.proc.returncode
         self.proc.send_signal(signal.SIGTERM)

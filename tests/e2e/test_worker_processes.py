@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import BACKENDS
+from tests.e2e.conftest import SERVE_BACKENDS
 from tests.e2e.harness import Stack, eventually
 from tests.e2e.test_resilience import _assert_exactly_once, _create, _pay_all
 
@@ -58,7 +58,7 @@ def _restart_with_workers(stack: Stack, count: int) -> set[int]:
     return workers
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", SERVE_BACKENDS)
 async def test_worker_processes_sync_exactly_once_under_faults(stack: Stack) -> None:
     workers = _restart_with_workers(stack, 2)
     assert len(workers) == 2
