@@ -218,16 +218,23 @@ class Stack:
     def _start_workers(self, env: dict[str, str]) -> None:
         self.worker_procs = [p for p in self.worker_procs if p.poll() is None]
         for _ in range(self.workers - len(self.worker_procs)):
-            assert self._log is not None
-            self.worker_procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "billsync", "worker", "--db", self.db_url],
-                    env=env,
-                    cwd=self.workdir,
-                    stdout=self._log,
-                    stderr=subprocess.STDOUT,
+            n = len(list(self.workdir.glob("worker-*.log")))
+            with (self.workdir / f"worker-{n}.log").open("ab") as log:
+                self.worker_procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "billsync", "worker", "--db", self.db_url],
+                        env=env,
+                        cwd=self.workdir,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
                 )
-            )
+
+    def worker_logs(self, tail: int = 2000) -> str:
+        """The end of each worker's log (all of it with a large `tail`)."""
+        return "\n".join(
+            p.read_text(errors="replace")[-tail:] for p in sorted(self.workdir.glob("worker-*.log"))
+        )
 
     def kill_billsync(self) -> None:
         """SIGKILL serve and, in a cluster, every worker (the machine died)."""

@@ -5,8 +5,6 @@ order; a worker SIGKILLed mid-burst has its runs resumed by the other, exactly o
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import httpx
@@ -24,65 +22,23 @@ def backend() -> str:
     return "postgres"
 
 
-class Workers:
-    def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, n: int) -> None:
-        for i in range(n):
-            log = (self.stack.workdir / f"worker-{len(self.procs) + i}.log").open("ab")
-            self.procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "billsync", "worker", "--db", self.stack.db_url],
-                    env=self.stack.env(),
-                    cwd=self.stack.workdir,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-            log.close()
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-
-    def logs(self, tail: int = 2000) -> str:
-        return "\n".join(
-            p.read_text(errors="replace")[-tail:]
-            for p in sorted(self.stack.workdir.glob("worker-*.log"))
-        )
-
-
 @pytest.fixture
-def cluster(stack: Stack) -> Iterator[Workers]:
+def cluster(stack: Stack) -> Iterator[Stack]:
     """serve restarted with --no-worker (procrastinate, PostgreSQL's default dispatcher,
-    named explicitly), then two worker processes."""
+    named explicitly), then two worker processes (the harness starts and stops them)."""
     stack.stop_billsync()
-    stack.serve_args = ["--no-worker"]
     # Leases of a minute (the default), so a dead worker's runs come back through the
-    # stalled-job reaper, not through lease expiry (FAST has 3 s leases).
+    # reaper, not through lease expiry (FAST has 3 s leases).
     stack.extra_env = {
         "BILLSYNC_DISPATCHER": "procrastinate",
         "BILLSYNC_LEASE_SECONDS": "60",
         "BILLSYNC_HEARTBEAT_SECONDS": "15",
     }
+    stack.workers = 2
     stack.start_billsync()
     health = httpx.get(f"{stack.billsync_url}/healthz", timeout=5).json()
     assert health["worker"] is False and health["poller"] is True
-    workers = Workers(stack)
-    workers.start(2)
-    try:
-        yield workers
-    finally:
-        workers.stop()
+    yield stack
 
 
 async def _lease_owners(stack: Stack) -> list[str]:
@@ -119,7 +75,7 @@ async def _order_violations(stack: Stack) -> list[str]:
 
 
 async def test_a_burst_on_two_workers_syncs_exactly_once_in_account_order(
-    stack: Stack, cluster: Workers
+    stack: Stack, cluster: Stack
 ) -> None:
     await stack.set_faults(error_rate=0.2, error_status=503, seed=13)
     made = await _create(stack, "cl", 8)
@@ -129,15 +85,15 @@ async def test_a_burst_on_two_workers_syncs_exactly_once_in_account_order(
     await stack.clear_faults()
     await _assert_exactly_once(stack, made, paid=True)
     assert await _order_violations(stack) == []
-    assert all(p.poll() is None for p in cluster.procs), cluster.logs()
+    assert all(p.poll() is None for p in cluster.worker_procs), cluster.worker_logs()
 
 
 async def test_sigkill_one_worker_mid_burst_the_other_finishes_exactly_once(
-    stack: Stack, cluster: Workers
+    stack: Stack, cluster: Stack
 ) -> None:
     await stack.set_faults(latency_ms=150)
     made = await _create(stack, "clkill", 8)
-    victim = cluster.procs[0]
+    victim = cluster.worker_procs[0]
 
     async def victim_holds_runs() -> bool:
         return any(f":{victim.pid}:" in owner for owner in await _lease_owners(stack))
@@ -153,8 +109,8 @@ async def test_sigkill_one_worker_mid_burst_the_other_finishes_exactly_once(
     # once its liveness lock is gone (at once) or its heartbeats stale (8 s). The bound is
     # generous for CI; the figure is measured by bench/scale_out.py, not asserted.
     await eventually(taken_over, "the dead worker's runs to be taken over", within=40)
-    assert "resumed the runs of stopped workers" in cluster.logs(tail=10**7)  # liveness
+    assert "resumed the runs of stopped workers" in cluster.worker_logs(tail=10**7)  # liveness
     await stack.wait_settled(16, within=60)
     await stack.clear_faults()
     await _assert_exactly_once(stack, made, paid=False)
-    assert cluster.procs[1].poll() is None, cluster.logs()
+    assert cluster.worker_procs[1].poll() is None, cluster.worker_logs()

@@ -21,7 +21,6 @@ import sqlalchemy as sa
 
 from billsync.store.models import Connection
 from tests.e2e.harness import Stack
-from tests.e2e.test_cluster import Workers
 from tests.e2e.test_resilience import _assert_exactly_once, _create
 from tests.servers import free_port
 
@@ -124,16 +123,11 @@ async def test_two_processes_share_one_togai_rate_limit(
 async def test_two_workers_share_one_togai_rate_limit(stack: Stack) -> None:
     """The same with `serve --no-worker` and two `billsync worker` processes (procrastinate)."""
     made = await _limit_togai(stack)
-    stack.serve_args = ["--no-worker"]
     stack.extra_env = {"BILLSYNC_DISPATCHER": "procrastinate"}
+    stack.workers = 2
     stack.start_billsync()
-    workers = Workers(stack)
-    workers.start(2)
-    try:
-        await _no_429_and_exactly_once(stack, made)
-        assert all(p.poll() is None for p in workers.procs), workers.logs()
-    finally:
-        workers.stop()
+    await _no_429_and_exactly_once(stack, made)
+    assert all(p.poll() is None for p in stack.worker_procs), stack.worker_logs()
 
 
 async def _payment_list_reads(stack: Stack) -> int:

@@ -179,27 +179,39 @@ async def test_a_retry_is_deferred_at_the_engine_backoff_time(h: Harness) -> Non
     assert h.script.count("a") == 1
 
 
+async def _taken_by_a_worker(h: Harness, *, heartbeat_age: str) -> int:
+    """Register a procrastinate worker whose last heartbeat is `heartbeat_age` old and hand
+    it the (only) job, as `doing`; the job's id."""
+    async with h.db.write() as session:
+        worker_id = (
+            await session.execute(sa.text("SELECT procrastinate_register_worker_v1()"))
+        ).scalar()
+        await session.execute(
+            sa.text(
+                "UPDATE procrastinate_workers SET last_heartbeat = now() - CAST(:age AS interval)"
+            ),
+            {"age": heartbeat_age},
+        )
+        return int(
+            (
+                await session.execute(
+                    sa.text(
+                        "UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w "
+                        "RETURNING id"
+                    ),
+                    {"w": worker_id},
+                )
+            ).scalar_one()
+        )
+
+
 async def test_a_dead_workers_run_is_resumed_by_the_reaper(h: Harness) -> None:
     """A job in `doing` whose worker stopped its heartbeats (SIGKILL, as the e2e test does
     with real processes), holding a run leased for a minute: another worker releases the
     run at once and executes it, exactly once more (the dead call was ambiguous)."""
     flow_id = await h.flow()
     run_id = await h.queue(flow_id, entity="A", payload={"key": "a"})
-    async with h.db.write() as session:
-        dead = (
-            await session.execute(sa.text("SELECT procrastinate_register_worker_v1()"))
-        ).scalar()
-        await session.execute(
-            sa.text("UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 minute'")
-        )
-        job_id = (
-            await session.execute(
-                sa.text(
-                    "UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w RETURNING id"
-                ),
-                {"w": dead},
-            )
-        ).scalar_one()
+    job_id = await _taken_by_a_worker(h, heartbeat_age="1 minute")
     await h.crash_during_call(
         run_id, "a", owner=f"{owner_prefix(job_id, 0)}dead:1", lease_seconds=60
     )
@@ -220,18 +232,7 @@ async def test_a_worker_whose_liveness_lock_is_gone_is_resumed_before_its_heartb
     so the next reaper pass releases its run (with a job) and it runs again, once."""
     flow_id = await h.flow()
     run_id = await h.queue(flow_id, entity="A", payload={"key": "a"})
-    async with h.db.write() as session:
-        fresh = (
-            await session.execute(sa.text("SELECT procrastinate_register_worker_v1()"))
-        ).scalar()
-        job_id = (
-            await session.execute(
-                sa.text(
-                    "UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w RETURNING id"
-                ),
-                {"w": fresh},
-            )
-        ).scalar_one()
+    job_id = await _taken_by_a_worker(h, heartbeat_age="0 seconds")
     other = Database(h.db.url)  # the dead worker's process: its own engine
     doomed = Liveness(other)
     try:

@@ -19,6 +19,11 @@ from billsync.domain import IdLink, LinkKind, Side
 from tests.unit.connectors_togai.togai_fake import TOKEN, FakeTogai
 
 FULL_ID = "setting.USER.RazorPayCustomerId.ACCOUNT.ACC1"
+INVOICE_SETTINGS = {
+    "invoice_id": "inv.1",
+    "razorpay_invoice_id": "inv_R1",
+    "razorpay_invoice_url": "https://rzp.io/i/abc",
+}
 
 
 @dataclass
@@ -177,13 +182,7 @@ async def test_set_account_setting_dry_run_writes_nothing() -> None:
 
 async def test_set_invoice_setting_writes_id_and_url_on_the_invoice_entity() -> None:
     fake = FakeTogai()
-    result = await run(
-        ctx(fake),
-        "set_invoice_setting",
-        invoice_id="inv.1",
-        razorpay_invoice_id="inv_R1",
-        razorpay_invoice_url="https://rzp.io/i/abc",
-    )
+    result = await run(ctx(fake), "set_invoice_setting", **INVOICE_SETTINGS)
     assert [(s.full_id, s.source) for s in result.output.settings] == [
         ("setting.USER.RazorPayInvoiceId.INVOICE.inv.1", "created"),
         ("setting.USER.RazorPayInvoiceUrl.INVOICE.inv.1", "created"),
@@ -232,13 +231,7 @@ def gated_ctx(gate: _BothInFlight, **kw: Any) -> ActionContext:
 async def test_set_invoice_setting_writes_both_settings_at_once() -> None:
     fake = FakeTogai()
     gate = _BothInFlight(fake, expected=2, answers=[])
-    result = await run(
-        gated_ctx(gate),
-        "set_invoice_setting",
-        invoice_id="inv.1",
-        razorpay_invoice_id="inv_R1",
-        razorpay_invoice_url="https://rzp.io/i/abc",
-    )
+    result = await run(gated_ctx(gate), "set_invoice_setting", **INVOICE_SETTINGS)
     # Both inserts were in flight together (one after the other would have timed out)
     assert [s.source for s in result.output.settings] == ["created", "created"]
     assert sorted(fake.settings) == [
@@ -260,13 +253,7 @@ async def test_a_failed_invoice_setting_lets_the_other_finish_and_ambiguity_wins
         fake, expected=2, answers=[lost, failed] if ambiguous_first else [failed, lost]
     )
     with pytest.raises(errors.UnavailableError) as raised:
-        await run(
-            gated_ctx(gate),
-            "set_invoice_setting",
-            invoice_id="inv.1",
-            razorpay_invoice_id="inv_R1",
-            razorpay_invoice_url="https://rzp.io/i/abc",
-        )
+        await run(gated_ctx(gate), "set_invoice_setting", **INVOICE_SETTINGS)
     # The step fails ambiguous, so its next attempt reads before writing
     assert raised.value.ambiguous
     assert len(fake.settings) == 2  # neither request was cut off
