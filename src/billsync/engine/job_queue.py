@@ -30,16 +30,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 TASK = "billsync.drain_entity"
 QUEUE = "billsync_runs"
 
-#: Waiting drain jobs of some entities. The queue and task are literals, so the planner can
-#: use migration 0013's partial index (`todo` jobs of this queue, by entity) in any plan.
-_WAITING = sa.text(
-    "SELECT args->>'entity' FROM procrastinate_jobs "
-    f"WHERE queue_name = '{QUEUE}' AND task_name = '{TASK}' AND status = 'todo' "
-    "AND (scheduled_at IS NULL OR scheduled_at <= now()) "
-    "AND args->>'entity' = ANY(:entities) "
-    "FOR UPDATE SKIP LOCKED"
-)
-
 #: What executes a job: (entity key, the job's owner prefix, see `owner_prefix`).
 Drain = Callable[[str, str], Awaitable[None]]
 
@@ -125,7 +115,16 @@ class JobQueue:
         job cannot start draining before the caller's runs are committed, and then it drains
         them too. A job being fetched right now is locked by its fetcher and skipped here, so
         the caller defers its own (a duplicate wake-up, which costs one claim query)."""
-        rows = await session.execute(_WAITING, {"entities": sorted(entities)})
+        rows = await session.execute(
+            sa.text(
+                "SELECT args->>'entity' FROM procrastinate_jobs "
+                "WHERE queue_name = :queue AND task_name = :task AND status = 'todo' "
+                "AND (scheduled_at IS NULL OR scheduled_at <= now()) "
+                "AND args->>'entity' = ANY(:entities) "
+                "FOR UPDATE SKIP LOCKED"
+            ),
+            {"queue": QUEUE, "task": TASK, "entities": sorted(entities)},
+        )
         return {str(entity) for entity in rows.scalars()}
 
     async def open(self) -> None:

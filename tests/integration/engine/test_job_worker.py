@@ -14,7 +14,6 @@ import sqlalchemy as sa
 
 from billsync import errors
 from billsync.clock import SystemClock
-from billsync.engine import job_queue
 from billsync.engine.dispatch import EmbeddedDispatcher, ProcrastinateDispatcher
 from billsync.engine.job_queue import JobQueue, owner_prefix
 from billsync.engine.job_worker import JobWorker
@@ -311,25 +310,3 @@ async def test_cancelling_a_waiting_head_run_lets_the_next_one_go(h: Harness) ->
         await _reach(h, a2, RunStatus.SUCCEEDED)
     assert await h.status(a1) is RunStatus.CANCELLED
     assert h.script.count("a1") == 1
-
-
-async def test_the_waiting_job_question_can_use_its_partial_index(h: Harness) -> None:
-    """Migration 0013's index serves `JobQueue._waiting` (its literals imply the index's
-    predicate), so a month-end backlog of jobs is not scanned once per wake-up."""
-    async with h.db.write() as session:
-        # A backlog of waiting jobs, one per entity, with fresh statistics.
-        await session.execute(
-            sa.text(
-                "INSERT INTO procrastinate_jobs (queue_name, task_name, args) "
-                "SELECT :queue, :task, jsonb_build_object('entity', 'acct-' || g) "
-                "FROM generate_series(1, 20000) AS g"
-            ),
-            {"queue": job_queue.QUEUE, "task": job_queue.TASK},
-        )
-    async with h.db.write() as session:
-        await session.execute(sa.text("ANALYZE procrastinate_jobs"))
-        explained = await session.execute(
-            sa.text("EXPLAIN " + job_queue._WAITING.text), {"entities": ["acct-A", "acct-B"]}
-        )
-        plan = "\n".join(str(line) for line in explained.scalars())
-    assert "billsync_drain_job_entity_idx" in plan, plan
