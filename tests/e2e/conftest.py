@@ -85,9 +85,13 @@ async def stack(
             try:
                 yield s
             finally:
-                s.stop_billsync()
-                if s._log is not None:
-                    s._log.close()
-                await s.db.dispose()
+                try:
+                    s.stop_billsync()
+                finally:
+                    # Also when stopping failed: a connection left open here is found by
+                    # the garbage collector later and fails an unrelated test.
+                    if s._log is not None:
+                        s._log.close()
+                    await s.db.dispose()
     if schema:
         await _pg_schema(request.getfixturevalue("postgres_url"), schema, create=False)

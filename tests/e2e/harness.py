@@ -60,6 +60,24 @@ FAST = {
 }
 
 
+def _wait_stopped(proc: subprocess.Popen[bytes], what: str, log: Callable[[], str]) -> int:
+    """The exit code of a process sent SIGTERM; one that hangs is made to show where.
+
+    SIGABRT makes Python's faulthandler (PYTHONFAULTHANDLER, set in `Stack.env`) write
+    every thread's stack to the process's log before it dies: whether the main thread is
+    still in the event loop or joining a thread at exit is then in the failure message."""
+    try:
+        return proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        raise AssertionError(f"{what} did not stop on SIGTERM within 20 s:\n{log()}") from None
+
+
 async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = 60.0) -> None:
     deadline = time.monotonic() + within
     while not await check():
@@ -178,6 +196,8 @@ class Stack:
             {
                 "BILLSYNC_SECRET_KEYS": self.key,
                 "BILLSYNC_PUBLIC_URL": self.billsync_url,
+                # Stacks on SIGABRT: see _wait_stopped.
+                "PYTHONFAULTHANDLER": "1",
             }
         )
         env.update(self.extra_env)
@@ -250,25 +270,15 @@ class Stack:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         for proc in self.worker_procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-                raise AssertionError("billsync worker did not stop on SIGTERM") from None
+            _wait_stopped(proc, "billsync worker", lambda: self.worker_logs(10_000))
         if self.proc is None or self.proc.poll() is not None:
             return None if self.proc is None else self.proc.returncode
         self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            raise AssertionError("billsync serve did not stop on SIGTERM") from None
+        return _wait_stopped(self.proc, "billsync serve", lambda: self.log_tail(10_000))
 
-    def log_tail(self) -> str:
+    def log_tail(self, tail: int = 4000) -> str:
         path = self.workdir / "billsync.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+        return path.read_text(errors="replace")[-tail:] if path.exists() else ""
 
     # -- Togai ----------------------------------------------------------------------
 

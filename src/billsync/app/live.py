@@ -166,7 +166,8 @@ async def _bounded(read: SideRead, call: Awaitable[T]) -> T | None:
     """`call`'s result, or None with `read.problem` saying why it is not live."""
     title = TITLES.get(read.app, read.app)
     try:
-        return await asyncio.wait_for(call, LIVE_SECONDS)
+        async with asyncio.timeout(LIVE_SECONDS):
+            return await call
     except errors.ConnectorError as exc:
         read.problem = f"{title} could not be read: {exc.message}"
     except TimeoutError:

@@ -12,7 +12,6 @@ comes from the Clock: `tick()` decides and starts, the loop only calls it now an
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import datetime, timedelta
 
 import structlog
@@ -21,6 +20,7 @@ from billsync.app.reconciliations import Reconciliations
 from billsync.clock import Clock
 from billsync.engine.reconcile.model import ConnectionPair
 from billsync.store.reconciliations import Origin
+from billsync.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -100,9 +100,7 @@ class ReconcileSchedule:
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
 
     async def _loop(self) -> None:
         while True:

@@ -13,7 +13,6 @@ returns the reconciliation already running.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,6 +35,7 @@ from billsync.store import reconciliations as store
 from billsync.store.database import Database
 from billsync.store.models import Reconciliation
 from billsync.store.reconciliations import Origin
+from billsync.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -254,9 +254,7 @@ class Reconciliations(ReconciliationReports):
             await self._fail(reconciliation_id, _error_text(exc))
             return
         finally:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            await cancel_and_wait(beat)
         try:
             async with self._db.write() as session:
                 await store.add_items(
@@ -334,11 +332,7 @@ class Reconciliations(ReconciliationReports):
     async def stop(self) -> None:
         """Cancel background reconciliations (each is marked failed, "interrupted")."""
         tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*tasks)
 
     # -- fixing -------------------------------------------------------------------------
 

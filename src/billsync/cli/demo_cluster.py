@@ -20,6 +20,7 @@ from billsync.app import App, tokens
 from billsync.cli import processes
 from billsync.cli.demo import banner, demo_token, seed, wire
 from billsync.config import Settings
+from billsync.tasks import wait_event
 
 
 async def run_cluster(
@@ -69,8 +70,7 @@ async def run_cluster(
                 typer.echo(f"{died[0]} exited on its own (status {died[1]}); stopping", err=True)
                 status = 1
                 break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.5)
+            await wait_event(stop, 0.5)
         return status
     finally:
         if seeding is not None:

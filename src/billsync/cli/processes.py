@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import httpx
 import typer
 
+from billsync.tasks import wait_event
+
 #: How long `billsync serve --no-worker` may take to answer /healthz (it migrates, then
 #: starts its pollers; the machine may be busy).
 SERVE_START_SECONDS = 60.0
@@ -95,6 +97,5 @@ async def wait_healthy(url: str, children: Children, stop: asyncio.Event) -> boo
             if time.monotonic() > deadline:
                 typer.echo(f"billsync serve did not answer {url}/healthz in time", err=True)
                 return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.2)
+            await wait_event(stop, 0.2)
     return False

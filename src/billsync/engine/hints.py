@@ -27,7 +27,6 @@ resolved for the connection, which every process's poller defers to.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import uuid
 from collections.abc import Sequence
@@ -44,6 +43,7 @@ from billsync.engine.intake import Intake
 from billsync.engine.ratelimit import RateLimiters, connection_rate
 from billsync.store import connections, events, hint_claims, hints, runs
 from billsync.store.database import Database
+from billsync.tasks import cancel_and_wait, wait_event
 
 log = structlog.get_logger(__name__)
 
@@ -142,9 +142,7 @@ class HintResolver:
         try:
             return await self._resolve_claimed(connection_id, progress)
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
+            await cancel_and_wait(renewing)
             await self._release(connection_id, resolved=progress[0] > 0)
 
     async def _claim(self, connection_id: int) -> bool:
@@ -260,9 +258,7 @@ class HintResolver:
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
 
     async def _gather(self) -> None:
         """Let a burst of deliveries arrive: wait until none came for `window` seconds, or
@@ -286,9 +282,7 @@ class HintResolver:
                 checked = now
                 if await self._hungry():
                     return
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=min(self.window, left))
-            except TimeoutError:
+            if not await wait_event(self._wake, min(self.window, left)):
                 return
 
     async def _hungry(self) -> bool:
@@ -311,19 +305,16 @@ class HintResolver:
                 delay = RETRY_MIN_S
                 if self._busy and not self._partial:
                     # Another process holds a round: its hints wait in the database.
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=BUSY_RETRY_S)
+                    await wait_event(self._wake, BUSY_RETRY_S)
                     self._wake.set()
                 elif self._partial:
                     # Progress was made; what failed is tried again after a short pause.
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=RETRY_MIN_S)
+                    await wait_event(self._wake, RETRY_MIN_S)
                     self._wake.set()
             except Exception as exc:
                 if not isinstance(exc, errors.SyncError):
                     log.exception("hint round crashed")
                 # Hints stay stored; try again after a pause (or sooner on a new hint).
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                await wait_event(self._wake, delay)
                 delay = min(delay * 2, RETRY_MAX_S)
                 self._wake.set()

@@ -22,7 +22,6 @@ every `reconcile_seconds`, which also defers a job for any runnable run no job w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 
@@ -34,6 +33,7 @@ from billsync.engine.runner import Runner
 from billsync.store import leases, run_jobs
 from billsync.store.database import Database
 from billsync.store.liveness import Liveness
+from billsync.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -130,16 +130,10 @@ class JobWorker:
         if self._procrastinate is None:
             return
         self._stopping = True
-        for task in self._loops:
-            task.cancel()
-        for task in self._loops:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._loops)
         self._loops = []
-        worker = self._procrastinate
-        worker.cancel()  # procrastinate stops fetching and waits shutdown_graceful_timeout
-        with contextlib.suppress(asyncio.CancelledError):
-            await worker
+        # procrastinate stops fetching and waits shutdown_graceful_timeout
+        await cancel_and_wait(self._procrastinate)
         self._procrastinate = None
         async with self._db.write() as session:
             released = await run_jobs.release_owned(

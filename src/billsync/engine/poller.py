@@ -23,7 +23,6 @@ the target over to poll it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import math
 import uuid
@@ -44,6 +43,7 @@ from billsync.engine.ratelimit import RateLimiters, connection_rate
 from billsync.store import connections, cursors, events, flows, hint_claims, periodic
 from billsync.store.database import Database
 from billsync.store.models import Connection
+from billsync.tasks import cancel_and_wait, wait_event
 
 log = structlog.get_logger(__name__)
 
@@ -321,9 +321,7 @@ class Poller:
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
 
     def _sleep(self) -> float:
         """Until the next target is due (targets appear within `interval`)."""
@@ -337,6 +335,5 @@ class Poller:
                 await self.poll_once(only_due=True)
             except Exception:
                 log.exception("poll round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), timeout=self._sleep())
+            await wait_event(self._kick, self._sleep())
             self._kick.clear()

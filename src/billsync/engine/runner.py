@@ -44,6 +44,7 @@ from billsync.store import events, flows, leases, runs, steps
 from billsync.store.database import Database
 from billsync.store.models import Run
 from billsync.store.status import DONE_STEP, RunStatus
+from billsync.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -126,11 +127,7 @@ class Runner:
             bound.warning("lease lost; leaving the run to its new holder")
             return None
         finally:
-            heartbeat.cancel()
-            try:
-                await heartbeat
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait(heartbeat)
 
     async def _heartbeat(self, run_id: int, owner: str, lost: asyncio.Event) -> None:
         while True:

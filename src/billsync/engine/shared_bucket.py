@@ -24,13 +24,13 @@ most every UNLIMITED_CHECK_S, so another process's 429 stops it within that time
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
 
 import structlog
 
 from billsync.store.rate_limits import RateLimitStore
+from billsync.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -165,8 +165,6 @@ class SharedBucket:
             log.warning("could not share a 429 cool-down", bucket=self._name, error=str(exc))
 
     async def aclose(self) -> None:
-        for task in [self._pump, *self._tasks]:
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait(
+            *(t for t in [self._pump, *self._tasks] if t is not None and not t.done())
+        )

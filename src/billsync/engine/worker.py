@@ -12,7 +12,6 @@ period, then cancels them and releases their leases so another worker can take t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 
@@ -21,6 +20,7 @@ from billsync.engine.dispatch import EmbeddedDispatcher
 from billsync.engine.runner import Runner
 from billsync.store import leases
 from billsync.store.database import Database
+from billsync.tasks import cancel_and_wait, wait_event
 
 log = structlog.get_logger(__name__)
 
@@ -83,22 +83,14 @@ class Worker:
             return
         self._stopping = True
         self._wake()
-        for task in self._loops:
-            task.cancel()
-        for task in self._loops:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._loops)
         self._loops = []
         grace = self._grace if grace_seconds is None else grace_seconds
         pending = list(self._in_flight.values())
         if pending:
             await asyncio.wait(pending, timeout=grace)
         leftovers = dict(self._in_flight)
-        for task in leftovers.values():
-            task.cancel()
-        for task in leftovers.values():
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*leftovers.values())
         # Every slot is idle now, so whatever this owner still leases is unfinished: runs cut
         # off above, and runs a claim leased just as its loop was cancelled (never spawned).
         async with self._db.write() as session:
@@ -162,8 +154,7 @@ class Worker:
                 claimed = len(run_ids) == free
             if claimed and len(self._in_flight) < self._slots:
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), timeout=self._poll_seconds)
+            await wait_event(wakeup, self._poll_seconds)
 
     async def _claim(self, limit: int) -> list[int]:
         """Lease up to `limit` runs in one transaction."""

@@ -262,3 +262,26 @@ async def test_a_burst_that_never_pauses_starts_its_round_early_while_few_runs_w
     async with env.app.db.write() as session:
         await session.execute(sa.update(Run).values(status="cancelled"))
     assert await _gather_seconds(env) >= 1.45
+
+
+async def test_stop_ends_the_resolver_when_a_hint_arrives_as_it_stops(env: Env) -> None:
+    """A delivery's notify() in the same loop iteration as stop()'s cancel, while the round
+    gathers: Python 3.11's wait_for returned normally then, the loop went on and `billsync
+    serve` hung on SIGTERM (billsync/tasks.py)."""
+    resolver = env.app.hints
+    resolver.window, resolver.max_wait, resolver.hungry_below = 5.0, 10.0, 0
+    await resolver.start()
+    looping = stopping = None
+    try:
+        resolver.notify()
+        await asyncio.sleep(0.05)  # the round is gathering: waiting for the next delivery
+        resolver.notify()
+        looping = resolver._task
+        stopping = asyncio.create_task(resolver.stop())
+        done, _ = await asyncio.wait([stopping], timeout=5)
+        assert done, "stop() still waits for the resolver's loop"
+    finally:
+        if looping is not None and not looping.done():
+            looping.cancel()  # a second cancel, while nothing wakes the loop
+            await asyncio.wait([stopping], timeout=5)
+        await resolver.stop()
