@@ -109,7 +109,12 @@ async def test_sigkill_one_worker_mid_burst_the_other_finishes_exactly_once(
     # once its liveness lock is gone (at once) or its heartbeats stale (8 s). The bound is
     # generous for CI; the figure is measured by bench/scale_out.py, not asserted.
     await eventually(taken_over, "the dead worker's runs to be taken over", within=40)
-    assert "resumed the runs of stopped workers" in cluster.worker_logs(tail=10**7)  # liveness
+
+    async def logged_by_liveness() -> bool:
+        # The reaper logs after its release commits (the release is what taken_over saw).
+        return "resumed the runs of stopped workers" in cluster.worker_logs(tail=10**7)
+
+    await eventually(logged_by_liveness, "the liveness path to log the takeover", within=10)
     await stack.wait_settled(16, within=60)
     await stack.clear_faults()
     await _assert_exactly_once(stack, made, paid=False)
